@@ -1,0 +1,15 @@
+//! rhaithm: a live-coding music environment.
+//!
+//! A performer writes Rhai pattern scripts in their own editor; rhaithm compiles every
+//! saved version into patterns (Tidal/Strudel semantics) and sound, and swaps it into
+//! the running audio without a gap. See `docs/ARCHITECTURE.md` for the data flow.
+//!
+//! - [`pattern`]: the pattern algebra, mini-notation and seeded randomness.
+//! - [`script`]: the sandboxed Rhai engine and the API scripts see.
+//! - [`query`]: turning haps into the JSON lines the `query` command prints.
+
+#![warn(missing_docs)]
+
+pub mod pattern;
+pub mod query;
+pub mod script;

@@ -1,0 +1,142 @@
+//! What scripts and the patterns they build share: the engine (to call Rhai closures
+//! when a pattern is queried), the source (to place errors), the time limit and the
+//! errors raised inside closures.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
+
+use rhai::module_resolvers::DummyModuleResolver;
+use rhai::{AST, Engine, EvalAltResult};
+
+use super::{DEFAULT_TIME_LIMIT, ScriptError};
+
+/// Shared state between an engine, its registered functions and the patterns it makes.
+pub struct Runtime {
+    source: Arc<str>,
+    path: Option<PathBuf>,
+    engine: OnceLock<Weak<Engine>>,
+    ast: Mutex<Arc<AST>>,
+    deadline: Mutex<Option<Instant>>,
+    depth: AtomicUsize,
+    error: Mutex<Option<ScriptError>>,
+    logs: Mutex<Vec<String>>,
+}
+
+impl Runtime {
+    pub(super) fn new(source: &str, path: Option<&Path>) -> Runtime {
+        Runtime {
+            source: Arc::from(source),
+            path: path.map(Path::to_path_buf),
+            engine: OnceLock::new(),
+            ast: Mutex::new(Arc::new(AST::empty())),
+            deadline: Mutex::new(None),
+            depth: AtomicUsize::new(0),
+            error: Mutex::new(None),
+            logs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn attach(&self, engine: &Arc<Engine>) {
+        let _ = self.engine.set(Arc::downgrade(engine));
+    }
+
+    /// The script's source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The script's path.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Lines the script printed with `print` or `debug`.
+    pub fn take_logs(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.logs))
+    }
+
+    /// Runs `f` with the time limit armed (only the outermost call arms it).
+    pub(super) fn guarded<T>(&self, f: impl FnOnce() -> T) -> T {
+        if self.depth.fetch_add(1, Ordering::SeqCst) == 0 {
+            *lock(&self.deadline) = Some(Instant::now() + DEFAULT_TIME_LIMIT);
+        }
+        let out = f();
+        if self.depth.fetch_sub(1, Ordering::SeqCst) == 1 {
+            *lock(&self.deadline) = None;
+        }
+        out
+    }
+
+    fn expired(&self) -> bool {
+        lock(&self.deadline).is_some_and(|d| Instant::now() > d)
+    }
+
+    /// Records the first error raised where it cannot be returned (inside a closure
+    /// called by a pattern).
+    pub(super) fn record_error(&self, err: &EvalAltResult) {
+        let mut slot = lock(&self.error);
+        if slot.is_none() {
+            *slot = Some(ScriptError::from_rhai(err, self.path()));
+        }
+    }
+
+    /// Takes the recorded error, if any.
+    pub fn take_error(&self) -> Option<ScriptError> {
+        lock(&self.error).take()
+    }
+
+    /// Keeps the compiled script, whose functions closures refer to.
+    pub(super) fn set_ast(&self, ast: Arc<AST>) {
+        *lock(&self.ast) = ast;
+    }
+
+    /// The compiled script.
+    pub(super) fn ast(&self) -> Arc<AST> {
+        lock(&self.ast).clone()
+    }
+
+    /// The engine, while it is alive.
+    pub(super) fn engine(&self) -> Option<Arc<Engine>> {
+        self.engine.get().and_then(Weak::upgrade)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Applies the sandbox to an engine.
+pub(super) fn sandbox(engine: &mut Engine, runtime: &Arc<Runtime>) {
+    engine.set_module_resolver(DummyModuleResolver::new());
+    engine.disable_symbol("eval");
+    engine.set_max_operations(20_000_000);
+    engine.set_max_call_levels(48);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_string_size(1 << 20);
+    engine.set_max_array_size(100_000);
+    engine.set_max_map_size(10_000);
+    engine.set_strict_variables(true);
+    engine.set_fail_on_invalid_map_property(true);
+    let rt = Arc::downgrade(runtime);
+    engine.on_progress(move |ops| {
+        if ops % 1024 == 0 && rt.upgrade().is_some_and(|rt| rt.expired()) {
+            Some("time limit".into())
+        } else {
+            None
+        }
+    });
+    let rt = Arc::downgrade(runtime);
+    engine.on_print(move |s| {
+        if let Some(rt) = rt.upgrade() {
+            lock(&rt.logs).push(s.to_string());
+        }
+    });
+    let rt = Arc::downgrade(runtime);
+    engine.on_debug(move |s, _, pos| {
+        if let Some(rt) = rt.upgrade() {
+            lock(&rt.logs).push(format!("{pos:?}: {s}"));
+        }
+    });
+}
