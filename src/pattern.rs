@@ -16,7 +16,9 @@ mod span;
 mod transform;
 pub mod value;
 
-pub use self::core::{Pattern, PatValue, State, fastcat, pure, signal, silence, slowcat, slowcat_prime, stack, timecat};
+pub use self::core::{
+    PatValue, Pattern, State, fastcat, pure, signal, silence, slowcat, slowcat_prime, stack, timecat,
+};
 pub use mini::{MiniError, mini};
 pub use ops::{Align, Pat, PatFn, pat_fn, patternify};
 pub use rational::Rational;

@@ -33,7 +33,7 @@ pub fn sort_haps(haps: &mut [Hap<Value>]) {
         let w = h.whole.unwrap_or(h.part);
         (h.part.begin, h.part.end, w.begin, w.end)
     };
-    haps.sort_by(|a, b| key(a).cmp(&key(b)));
+    haps.sort_by_key(key);
 }
 
 /// The JSON lines for the haps of `pattern` between `from` and `to`, sorted.

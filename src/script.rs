@@ -61,7 +61,9 @@ impl ScriptError {
         let message = match inner {
             EvalAltResult::ErrorRuntime(d, _) => d.to_string(),
             EvalAltResult::ErrorTerminated(..) => "script stopped: it ran too long (an endless loop?)".to_string(),
-            EvalAltResult::ErrorTooManyOperations(_) => "script stopped: too many operations (an endless loop?)".to_string(),
+            EvalAltResult::ErrorTooManyOperations(_) => {
+                "script stopped: too many operations (an endless loop?)".to_string()
+            }
             other => {
                 let text = other.to_string();
                 // Rhai appends " (line L, position C)"; the prefix says it already.

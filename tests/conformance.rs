@@ -24,7 +24,9 @@ fn check_file(path: &str) {
                 if got.len() != expected.len() || !got.iter().zip(&expected).all(|(a, b)| same(a, b)) {
                     let first = got.iter().zip(&expected).position(|(a, b)| !same(a, b));
                     let detail = match first {
-                        Some(i) => format!("first difference at #{i}: got {} expected {}", canon(&got[i]), canon(&expected[i])),
+                        Some(i) => {
+                            format!("first difference at #{i}: got {} expected {}", canon(&got[i]), canon(&expected[i]))
+                        }
                         None => format!("got {} haps, expected {}", got.len(), expected.len()),
                     };
                     failures.push(format!("{expr}: {detail}"));
@@ -32,10 +34,23 @@ fn check_file(path: &str) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ from Strudel:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ from Strudel:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn shared_conformance_cases_match_strudel() {
     check_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/expected.json"));
+}
+
+/// 140 more expressions, covering every function and mini-notation feature rhaithm
+/// implements, computed by the same oracle (see tests/conformance/README.md).
+#[test]
+fn extra_conformance_cases_match_strudel() {
+    check_file(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance/extra_expected.json"));
 }

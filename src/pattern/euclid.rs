@@ -22,12 +22,26 @@ pub fn bjorklund(ons: i64, steps: i64) -> Option<Vec<u8>> {
         if on > off {
             // Pair the first `off` of xs with every y; the rest of xs become the new ys.
             let rest = xs.split_off(off as usize);
-            xs = xs.into_iter().zip(ys).map(|(mut a, b)| { a.extend(b); a }).collect();
+            xs = xs
+                .into_iter()
+                .zip(ys)
+                .map(|(mut a, b)| {
+                    a.extend(b);
+                    a
+                })
+                .collect();
             ys = rest;
             counts = (off, on - off);
         } else {
             let rest = ys.split_off(on as usize);
-            xs = xs.into_iter().zip(ys).map(|(mut a, b)| { a.extend(b); a }).collect();
+            xs = xs
+                .into_iter()
+                .zip(ys)
+                .map(|(mut a, b)| {
+                    a.extend(b);
+                    a
+                })
+                .collect();
             ys = rest;
             counts = (on, off - on);
         }
@@ -68,14 +82,12 @@ impl Pat {
     /// `euclid`, rotated left by `rotation` steps.
     pub fn euclid_rot(&self, pulses: &Pat, steps: &Pat, rotation: &Pat) -> Pat {
         let p = self.clone();
-        patternify(&[pulses, steps, rotation], false, move |v| {
-            match (v[0].as_int(), v[1].as_int(), v[2].as_int()) {
-                (Some(k), Some(n), Some(r)) => match euclid_rot(k, n, r) {
-                    Some(bits) => p.struct_(&bool_seq(&bits)),
-                    None => silence(),
-                },
-                _ => silence(),
-            }
+        patternify(&[pulses, steps, rotation], false, move |v| match (v[0].as_int(), v[1].as_int(), v[2].as_int()) {
+            (Some(k), Some(n), Some(r)) => match euclid_rot(k, n, r) {
+                Some(bits) => p.struct_(&bool_seq(&bits)),
+                None => silence(),
+            },
+            _ => silence(),
         })
     }
 
@@ -99,11 +111,8 @@ impl Pat {
             };
             // Lengths of each onset plus the rests after it.
             let text: String = bits.iter().map(|b| if *b == 1 { '1' } else { '0' }).collect();
-            let gapless: Vec<(Rational, Pat)> = text
-                .split('1')
-                .skip(1)
-                .map(|s| (Rational::int(s.len() as i64 + 1), pure(Value::Bool(true))))
-                .collect();
+            let gapless: Vec<(Rational, Pat)> =
+                text.split('1').skip(1).map(|s| (Rational::int(s.len() as i64 + 1), pure(Value::Bool(true)))).collect();
             p.struct_(&timecat(gapless)).late_r(Rational::new(r, n))
         })
     }

@@ -2,7 +2,8 @@
 //! arithmetic (`add`, `mul`, ...), structure (`struct`, `mask`, `set`) and the
 //! list constructors.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::core::{Pattern, pure, silence};
 use super::rational::Rational;
@@ -42,8 +43,27 @@ pub fn patternify(args: &[&Pat], with_fn_arg: bool, f: impl Fn(&[Value]) -> Pat 
     if with_fn_arg {
         acc = acc.app_left(&pure(()), |vs, _| vs.clone());
     }
-    acc.inner_bind(move |vs| f(&vs))
+    // The same argument values give the same pattern: build each once. This keeps
+    // script closures (`|x| ...`) from running again on every query.
+    let cache: Mutex<HashMap<String, Pat>> = Mutex::new(HashMap::new());
+    acc.inner_bind(move |vs| {
+        let key: String = vs.iter().map(|v| v.to_json() + "\u{1f}").collect();
+        let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = cache.get(&key) {
+            return p.clone();
+        }
+        let p = f(&vs);
+        if cache.len() >= MEMO_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(key, p.clone());
+        p
+    })
 }
+
+/// How many argument combinations `patternify` remembers (continuous arguments such
+/// as `sine` never repeat; the memo is then cleared rather than grown).
+const MEMO_CAPACITY: usize = 256;
 
 /// `patternify` for one argument that must be a rational number (silence otherwise).
 pub fn with_rational(arg: &Pat, with_fn_arg: bool, f: impl Fn(Rational) -> Pat + Send + Sync + 'static) -> Pat {
@@ -85,7 +105,12 @@ pub enum Align {
 impl Pat {
     /// Combines with `other` using `f` on values (maps merged key by key); haps where
     /// `f` gives `None` are dropped.
-    pub fn op(&self, other: &Pat, align: Align, f: impl Fn(&Value, &Value) -> Option<Value> + Send + Sync + 'static) -> Pat {
+    pub fn op(
+        &self,
+        other: &Pat,
+        align: Align,
+        f: impl Fn(&Value, &Value) -> Option<Value> + Send + Sync + 'static,
+    ) -> Pat {
         let f = Arc::new(move |a: &Value, b: &Value| compose(a, b, &f));
         let combined: Pattern<Option<Value>> = match align {
             Align::In => self.app_left(other, move |a, b| f(a, b)),

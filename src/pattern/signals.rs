@@ -154,15 +154,12 @@ impl Pat {
     pub fn sometimes_by(&self, amount: &Pat, f: PatFn) -> Pat {
         let p = self.clone();
         patternify(&[amount], true, move |v| {
-            let p = p.clone();
-            let f = f.clone();
-            pure(v[0].clone()).inner_bind(move |x| match x.as_number() {
-                Some(x) => stack(vec![
-                    p.degrade_by_with(&rand(), x),
-                    f(p.degrade_by_with(&rand_inverted(), 1.0 - x)),
-                ]),
-                None => silence(),
-            })
+            let Some(x) = v[0].as_number() else {
+                return silence();
+            };
+            let inner = stack(vec![p.degrade_by_with(&rand(), x), f(p.degrade_by_with(&rand_inverted(), 1.0 - x))]);
+            // Strudel joins through `pure(x)`, which splits events at cycle boundaries.
+            pure(v[0].clone()).inner_bind(move |_| inner.clone())
         })
     }
 
@@ -170,18 +167,15 @@ impl Pat {
     pub fn some_cycles_by(&self, amount: &Pat, f: PatFn) -> Pat {
         let p = self.clone();
         patternify(&[amount], true, move |v| {
-            let p = p.clone();
-            let f = f.clone();
-            pure(v[0].clone()).inner_bind(move |x| match x.as_number() {
-                Some(x) => {
-                    let one = pure(Value::Int(1));
-                    stack(vec![
-                        p.degrade_by_with(&rand().segment(&one), x),
-                        f(p.degrade_by_with(&rand_inverted().segment(&one), 1.0 - x)),
-                    ])
-                }
-                None => silence(),
-            })
+            let Some(x) = v[0].as_number() else {
+                return silence();
+            };
+            let one = pure(Value::Int(1));
+            let inner = stack(vec![
+                p.degrade_by_with(&rand().segment(&one), x),
+                f(p.degrade_by_with(&rand_inverted().segment(&one), 1.0 - x)),
+            ]);
+            pure(v[0].clone()).inner_bind(move |_| inner.clone())
         })
     }
 

@@ -284,7 +284,8 @@ impl Pat {
             }
             p.squeeze_bind(move |o| {
                 let om = o.as_map().cloned().unwrap_or_default();
-                let range = match (om.get("begin").and_then(Value::as_number), om.get("end").and_then(Value::as_number)) {
+                let range = match (om.get("begin").and_then(Value::as_number), om.get("end").and_then(Value::as_number))
+                {
                     (Some(b), Some(e)) => Some((b, e - b)),
                     _ => None,
                 };

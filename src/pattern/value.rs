@@ -223,9 +223,8 @@ impl From<&str> for Value {
 
 /// Writes a float the way JavaScript's `String(x)` does for the common range.
 pub fn write_js_number(x: f64, out: &mut String) {
-    if x.is_nan() {
-        out.push_str("null");
-    } else if x.is_infinite() {
+    if !x.is_finite() {
+        // JSON has no NaN or infinity; JSON.stringify writes null.
         out.push_str("null");
     } else if x == 0.0 {
         out.push('0');
@@ -364,10 +363,9 @@ impl NumOp {
                 NumOp::Add => x.checked_add(*y),
                 NumOp::Sub => x.checked_sub(*y),
                 NumOp::Mul => x.checked_mul(*y),
-                NumOp::Mod if *y != 0 => x
-                    .checked_rem(*y)
-                    .and_then(|r| r.checked_add(*y))
-                    .and_then(|r| r.checked_rem(*y)),
+                NumOp::Mod if *y != 0 => {
+                    x.checked_rem(*y).and_then(|r| r.checked_add(*y)).and_then(|r| r.checked_rem(*y))
+                }
                 _ => None,
             };
             if let Some(v) = exact {

@@ -159,7 +159,8 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
     reg_list(engine, rt, "randcat", randcat);
     reg_list(engine, rt, "choose", choose);
     let rt2 = rt.clone();
-    engine.register_fn("mini", move |ctx: NativeCallContext, s: ImmutableString| mini_at(&rt2, &s, ctx.call_position()));
+    engine
+        .register_fn("mini", move |ctx: NativeCallContext, s: ImmutableString| mini_at(&rt2, &s, ctx.call_position()));
     let rt2 = rt.clone();
     engine.register_fn("pure", move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> {
         match super::convert::to_value(&a) {
@@ -170,20 +171,29 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
     let rt2 = rt.clone();
     engine.register_fn("run", move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> { Ok(run(&arg(&ctx, &rt2, &a)?)) });
     let rt2 = rt.clone();
-    engine.register_fn("irand", move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> { Ok(irand(&arg(&ctx, &rt2, &a)?)) });
+    engine
+        .register_fn("irand", move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> { Ok(irand(&arg(&ctx, &rt2, &a)?)) });
     let rt2 = rt.clone();
     engine.register_fn("timecat", move |ctx: NativeCallContext, pairs: Array| -> R<Pat> {
         let mut out = Vec::new();
         for p in pairs {
             let pair = p.try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
-                Box::new(EvalAltResult::ErrorRuntime("timecat takes [weight, pattern] pairs".into(), ctx.call_position()))
+                Box::new(EvalAltResult::ErrorRuntime(
+                    "timecat takes [weight, pattern] pairs".into(),
+                    ctx.call_position(),
+                ))
             })?;
             let w = super::convert::to_value(&pair[0]).and_then(|v| v.as_rational()).unwrap_or(Rational::ONE);
             out.push((w, arg(&ctx, &rt2, &pair[1])?));
         }
         Ok(timecat(out))
     });
-    for (name, f) in [("sine", signals::sine as fn() -> Pat), ("saw", signals::saw), ("rand", signals::rand), ("perlin", signals::perlin)] {
+    for (name, f) in [
+        ("sine", signals::sine as fn() -> Pat),
+        ("saw", signals::saw),
+        ("rand", signals::rand),
+        ("perlin", signals::perlin),
+    ] {
         engine.register_fn(name, f);
     }
 

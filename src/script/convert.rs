@@ -23,10 +23,7 @@ fn locate_mini_error(rt: &Runtime, text: &str, err: &MiniError, call: Position) 
         (Some(l), Some(c)) => source.split_inclusive('\n').take(l - 1).map(str::len).sum::<usize>() + c - 1,
         _ => 0,
     };
-    let best = source
-        .match_indices(&needle)
-        .map(|(i, _)| i)
-        .min_by_key(|&i| i.abs_diff(call_offset));
+    let best = source.match_indices(&needle).map(|(i, _)| i).min_by_key(|&i| i.abs_diff(call_offset));
     let Some(start) = best else {
         return call;
     };

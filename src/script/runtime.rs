@@ -121,11 +121,7 @@ pub(super) fn sandbox(engine: &mut Engine, runtime: &Arc<Runtime>) {
     engine.set_fail_on_invalid_map_property(true);
     let rt = Arc::downgrade(runtime);
     engine.on_progress(move |ops| {
-        if ops % 1024 == 0 && rt.upgrade().is_some_and(|rt| rt.expired()) {
-            Some("time limit".into())
-        } else {
-            None
-        }
+        if ops % 1024 == 0 && rt.upgrade().is_some_and(|rt| rt.expired()) { Some("time limit".into()) } else { None }
     });
     let rt = Arc::downgrade(runtime);
     engine.on_print(move |s| {

@@ -287,7 +287,11 @@ impl Parser {
                     if !self.eat(')') {
                         return Err(self.unexpected("')' to close the euclid arguments"));
                     }
-                    pending.push(PendingOp::Ready(Op::Euclid { pulse: Box::new(pulse), step: Box::new(step), rotation }));
+                    pending.push(PendingOp::Ready(Op::Euclid {
+                        pulse: Box::new(pulse),
+                        step: Box::new(step),
+                        rotation,
+                    }));
                 }
                 Some(c @ ('/' | '*')) => {
                     self.pos += 1;
