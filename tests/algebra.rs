@@ -70,7 +70,7 @@ fn r(n: i64) -> Pat {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(200) })]
 
     #[test]
     fn fast_then_slow_is_identity(text in mini_text(), k in ratio(), (a, _, c) in span()) {
