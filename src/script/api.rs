@@ -140,6 +140,48 @@ fn register_controls(engine: &mut Engine, rt: &Arc<Runtime>) {
     }
 }
 
+/// `timecat([w, a], [w, b], ...)`: pairs as separate arguments, or one array of pairs.
+fn register_timecat(engine: &mut Engine, rt: &Arc<Runtime>) {
+    fn build(ctx: &NativeCallContext, rt: &Runtime, pairs: &[Dynamic]) -> R<Pat> {
+        let mut out = Vec::new();
+        for p in pairs {
+            let pair = p.clone().try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    "timecat takes [weight, pattern] pairs".into(),
+                    ctx.call_position(),
+                ))
+            })?;
+            let w = super::convert::to_value(&pair[0]).and_then(|v| v.as_rational()).unwrap_or(Rational::ONE);
+            out.push((w, arg(ctx, rt, &pair[1])?));
+        }
+        Ok(timecat(out))
+    }
+    macro_rules! arity {
+        ($($a:ident),+) => {{
+            let rt = rt.clone();
+            engine.register_fn("timecat", move |ctx: NativeCallContext, $($a: Array),+| -> R<Pat> {
+                build(&ctx, &rt, &[$(Dynamic::from($a)),+])
+            });
+        }};
+    }
+    arity!(a, b);
+    arity!(a, b, c);
+    arity!(a, b, c, d);
+    arity!(a, b, c, d, e);
+    arity!(a, b, c, d, e, f);
+    arity!(a, b, c, d, e, f, g);
+    arity!(a, b, c, d, e, f, g, h);
+    // One argument: a single pair, or an array of pairs.
+    let rt = rt.clone();
+    engine.register_fn("timecat", move |ctx: NativeCallContext, a: Array| -> R<Pat> {
+        if a.first().is_some_and(Dynamic::is_array) {
+            build(&ctx, &rt, &a)
+        } else {
+            build(&ctx, &rt, &[Dynamic::from(a)])
+        }
+    });
+}
+
 fn num(x: f64) -> Pat {
     pure(Value::num(x))
 }
@@ -173,21 +215,7 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
     let rt2 = rt.clone();
     engine
         .register_fn("irand", move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> { Ok(irand(&arg(&ctx, &rt2, &a)?)) });
-    let rt2 = rt.clone();
-    engine.register_fn("timecat", move |ctx: NativeCallContext, pairs: Array| -> R<Pat> {
-        let mut out = Vec::new();
-        for p in pairs {
-            let pair = p.try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
-                Box::new(EvalAltResult::ErrorRuntime(
-                    "timecat takes [weight, pattern] pairs".into(),
-                    ctx.call_position(),
-                ))
-            })?;
-            let w = super::convert::to_value(&pair[0]).and_then(|v| v.as_rational()).unwrap_or(Rational::ONE);
-            out.push((w, arg(&ctx, &rt2, &pair[1])?));
-        }
-        Ok(timecat(out))
-    });
+    register_timecat(engine, rt);
     for (name, f) in [
         ("sine", signals::sine as fn() -> Pat),
         ("saw", signals::saw),
