@@ -226,18 +226,7 @@ impl<T: PatValue> Pattern<T> {
         other: &Pattern<U>,
         f: impl Fn(&T, &U) -> V + Send + Sync + 'static,
     ) -> Pattern<V> {
-        let (qa, qb) = (self.query.clone(), other.query.clone());
-        Pattern::new(move |st| {
-            let mut out = Vec::new();
-            for b in qb(st) {
-                for a in qa(&st.set_span(b.whole_or_part())) {
-                    if let Some(part) = a.part.intersection(&b.part) {
-                        out.push(Hap::new(b.whole, part, f(&a.value, &b.value)));
-                    }
-                }
-            }
-            out
-        })
+        other.app_left(self, move |b, a| f(a, b))
     }
 
     /// Monadic bind with a choice of whole.

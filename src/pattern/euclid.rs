@@ -19,32 +19,20 @@ pub fn bjorklund(ons: i64, steps: i64) -> Option<Vec<u8>> {
     let mut ys: Vec<Vec<u8>> = vec![vec![0]; offs as usize];
     while counts.0.min(counts.1) > 1 {
         let (on, off) = counts;
-        if on > off {
-            // Pair the first `off` of xs with every y; the rest of xs become the new ys.
-            let rest = xs.split_off(off as usize);
-            xs = xs
-                .into_iter()
-                .zip(ys)
-                .map(|(mut a, b)| {
-                    a.extend(b);
-                    a
-                })
-                .collect();
-            ys = rest;
-            counts = (off, on - off);
-        } else {
-            let rest = ys.split_off(on as usize);
-            xs = xs
-                .into_iter()
-                .zip(ys)
-                .map(|(mut a, b)| {
-                    a.extend(b);
-                    a
-                })
-                .collect();
-            ys = rest;
-            counts = (on, off - on);
-        }
+        // Pair as many onset groups as there are rest groups (or the reverse); what is
+        // left over of the larger side becomes the new remainder.
+        let paired = on.min(off) as usize;
+        let rest = if on > off { xs.split_off(paired) } else { ys.split_off(paired) };
+        xs = xs
+            .into_iter()
+            .zip(ys)
+            .map(|(mut a, b)| {
+                a.extend(b);
+                a
+            })
+            .collect();
+        ys = rest;
+        counts = (on.min(off), on.max(off) - on.min(off));
     }
     let mut out: Vec<u8> = xs.into_iter().flatten().chain(ys.into_iter().flatten()).collect();
     if inverted {

@@ -67,11 +67,6 @@ impl Value {
         }
     }
 
-    /// A float from a script, kept as a float.
-    pub fn num_float(x: f64) -> Value {
-        Value::Float(x)
-    }
-
     /// Whether this is a number.
     pub fn is_number(&self) -> bool {
         matches!(self, Value::Int(_) | Value::Float(_))

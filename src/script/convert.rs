@@ -50,7 +50,7 @@ pub fn to_value(d: &Dynamic) -> Option<Value> {
         return Some(Value::Int(i));
     }
     if let Some(f) = d.clone().try_cast::<f64>() {
-        return Some(Value::num_float(f));
+        return Some(Value::Float(f));
     }
     if let Some(b) = d.clone().try_cast::<bool>() {
         return Some(Value::Bool(b));
