@@ -106,7 +106,7 @@ pub enum Op {
 
 /// Parses mini-notation text.
 pub fn parse(text: &str) -> Result<Node, MiniError> {
-    let mut p = Parser { chars: text.chars().collect(), pos: 0, seed: 0 };
+    let mut p = Parser { chars: text.chars().collect(), pos: 0, seed: 0, depth: 0 };
     p.ws();
     if p.at_end() {
         // An empty string is a rest, as "~" would be.
@@ -120,10 +120,14 @@ pub fn parse(text: &str) -> Result<Node, MiniError> {
     Ok(node)
 }
 
+/// How deeply brackets may nest (a guard against exhausting the stack).
+const MAX_DEPTH: usize = 64;
+
 struct Parser {
     chars: Vec<char>,
     pos: usize,
     seed: u32,
+    depth: usize,
 }
 
 enum PendingOp {
@@ -342,6 +346,16 @@ impl Parser {
 
     /// `step / sub_cycle / polymeter / slow_sequence`, or `None` (nothing consumed).
     fn slice(&mut self) -> Result<Option<Node>, MiniError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error_at(self.pos, format!("brackets nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        let result = self.slice_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn slice_inner(&mut self) -> Result<Option<Node>, MiniError> {
         let start = self.pos;
         self.ws();
         match self.peek() {
@@ -456,6 +470,8 @@ mod tests {
         assert_eq!(e.column, 6);
         assert!(e.message.contains("')'"), "{}", e.message);
         assert!(parse("bd(3 8)").is_err());
+        let deep = format!("{}bd{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&deep).unwrap_err().message.contains("nested"));
         assert!(parse("bd*").is_err());
     }
 
