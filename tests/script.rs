@@ -102,3 +102,12 @@ fn print_goes_to_the_log_not_stdout() {
     engine.eval_pattern().unwrap();
     assert_eq!(engine.runtime().take_logs(), vec!["hello".to_string()]);
 }
+
+#[test]
+fn whole_number_division_is_exact_as_in_strudel() {
+    let haps = haps_json(r#"n("0 1").late(1/8)"#, Rational::ZERO, Rational::ONE).unwrap();
+    assert_eq!(haps.iter().filter(|h| h["whole"][0] == "1/8").count(), 1);
+    let haps = haps_json(r#"n(8/2)"#, Rational::ZERO, Rational::ONE).unwrap();
+    assert_eq!(haps[0]["value"]["n"], 4);
+    assert!(eval_pattern("let i = 3; s(\"bd\").fast(i / 0)").is_err());
+}

@@ -186,9 +186,22 @@ fn num(x: f64) -> Pat {
     pure(Value::num(x))
 }
 
+/// Whole numbers divide as in JavaScript and Strudel: `1/8` is 0.125, not 0, so that
+/// `.late(1/8)` means what it does there. Exact quotients stay whole (`8/2` is 4).
+fn register_division(engine: &mut Engine) {
+    engine.set_fast_operators(false);
+    engine.register_fn("/", |a: i64, b: i64| -> R<Dynamic> {
+        if b == 0 {
+            return Err("division by zero".into());
+        }
+        Ok(if a % b == 0 { Dynamic::from(a / b) } else { Dynamic::from(a as f64 / b as f64) })
+    });
+}
+
 /// Registers the whole API.
 pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
     engine.register_type_with_name::<Pat>("Pattern");
+    register_division(engine);
     register_controls(engine, rt);
 
     // Constructors.
