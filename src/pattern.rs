@@ -20,7 +20,7 @@ pub use self::core::{
     PatValue, Pattern, State, fastcat, pure, signal, silence, slowcat, slowcat_prime, stack, timecat,
 };
 pub use mini::{MiniError, mini};
-pub use ops::{Align, Pat, PatFn, pat_fn, patternify};
+pub use ops::{Align, Pat, PatFn, patternify};
 pub use rational::Rational;
 pub use span::{Hap, Span};
 pub use transform::run;

@@ -81,12 +81,6 @@ impl<T: PatValue> Pattern<T> {
         Pattern::new(move |st| q(st).into_iter().map(|h| h.with_value(&f)).collect())
     }
 
-    /// Transforms the query state before querying.
-    pub fn with_state(&self, f: impl Fn(&State) -> State + Send + Sync + 'static) -> Pattern<T> {
-        let q = self.query.clone();
-        Pattern::new(move |st| q(&f(st)))
-    }
-
     /// Transforms the query span.
     pub fn with_query_span(&self, f: impl Fn(Span) -> Span + Send + Sync + 'static) -> Pattern<T> {
         let q = self.query.clone();

@@ -15,11 +15,6 @@ pub type Pat = Pattern<Value>;
 /// A function from pattern to pattern, as passed to `every`, `off`, `jux`, ...
 pub type PatFn = Arc<dyn Fn(Pat) -> Pat + Send + Sync>;
 
-/// Wraps a closure as a [`PatFn`].
-pub fn pat_fn(f: impl Fn(Pat) -> Pat + Send + Sync + 'static) -> PatFn {
-    Arc::new(f)
-}
-
 /// Applies `f` to the values of patterned arguments, as Strudel's `register` does:
 /// directly when every argument is a `pure` value, otherwise through an inner join
 /// over the arguments' structure (the first argument's, combined left to right).

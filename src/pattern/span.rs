@@ -22,11 +22,6 @@ impl Span {
         self.end - self.begin
     }
 
-    /// The middle of the span.
-    pub fn midpoint(&self) -> Rational {
-        self.begin + self.duration() / Rational::int(2)
-    }
-
     /// Splits the span at cycle boundaries. A zero-width span gives itself.
     pub fn cycles(&self) -> Vec<Span> {
         let mut spans = Vec::new();
@@ -51,12 +46,6 @@ impl Span {
             f(Span { begin, end: next });
             begin = next;
         }
-    }
-
-    /// The span shifted so that its start lies in cycle zero.
-    pub fn cycle_arc(&self) -> Span {
-        let b = self.begin.cycle_pos();
-        Span { begin: b, end: b + self.duration() }
     }
 
     /// Applies `f` to both ends.

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::core::{fastcat, pure, silence, slowcat, slowcat_prime, stack};
-use super::ops::{Align, Pat, PatFn, patternify, with_int, with_number, with_rational};
+use super::ops::{Pat, PatFn, patternify, with_int, with_number, with_rational};
 use super::rational::Rational;
-use super::value::{NumOp, Value, ValueMap};
+use super::value::{Value, ValueMap};
 
 fn num(x: f64) -> Pat {
     pure(Value::num(x))
@@ -326,11 +326,6 @@ impl Pat {
             );
             p.set(&slices).fast_r(Rational::int(n))
         })
-    }
-
-    /// Adds `other` with a chosen alignment.
-    pub fn add_with(&self, other: &Pat, align: Align) -> Pat {
-        self.num_op(other, NumOp::Add, align)
     }
 }
 

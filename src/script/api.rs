@@ -91,32 +91,37 @@ fn reg_fns(engine: &mut Engine, rt: &Arc<Runtime>, name: &str, f: fn(&Pat, &[Pat
     method!(engine, rt, name, |ctx, this, a, b, c, d| Ok(f(&this, &fns(&ctx, rt, &[&a, &b, &c, &d])?)));
 }
 
+type Build = Arc<dyn Fn(&NativeCallContext, &[Dynamic]) -> R<Pat> + Send + Sync>;
+
+/// Registers `name` for `min` to 8 arguments of any type, all handed to `build`.
+fn register_variadic(engine: &mut Engine, name: &str, min: usize, build: Build) {
+    macro_rules! arity {
+        ($n:literal, $($a:ident),+) => {
+            if $n >= min {
+                let build = build.clone();
+                engine.register_fn(name, move |ctx: NativeCallContext, $($a: Dynamic),+| -> R<Pat> {
+                    build(&ctx, &[$($a),+])
+                });
+            }
+        };
+    }
+    arity!(1, a);
+    arity!(2, a, b);
+    arity!(3, a, b, c);
+    arity!(4, a, b, c, d);
+    arity!(5, a, b, c, d, e);
+    arity!(6, a, b, c, d, e, g);
+    arity!(7, a, b, c, d, e, g, h);
+    arity!(8, a, b, c, d, e, g, h, i);
+}
+
 /// Registers a list constructor (`stack`, `cat`, ...) for 1 to 8 arguments, an array,
 /// and as a method (`a.stack(b)`).
 fn reg_list(engine: &mut Engine, rt: &Arc<Runtime>, name: &str, f: fn(Vec<Pat>) -> Pat) {
-    fn pats(ctx: &NativeCallContext, rt: &Runtime, xs: &[&Dynamic]) -> R<Vec<Pat>> {
-        xs.iter().map(|x| arg(ctx, rt, x)).collect()
-    }
-    macro_rules! arity {
-        ($($a:ident),+) => {{
-            let rt = rt.clone();
-            engine.register_fn(name, move |ctx: NativeCallContext, $($a: Dynamic),+| -> R<Pat> {
-                Ok(f(pats(&ctx, &rt, &[$(&$a),+])?))
-            });
-        }};
-    }
-    arity!(a);
-    arity!(a, b);
-    arity!(a, b, c);
-    arity!(a, b, c, d);
-    arity!(a, b, c, d, e);
-    arity!(a, b, c, d, e, g);
-    arity!(a, b, c, d, e, g, h);
-    arity!(a, b, c, d, e, g, h, i);
-    let rt2 = rt.clone();
-    engine.register_fn(name, move |ctx: NativeCallContext, xs: Array| -> R<Pat> {
-        Ok(f(xs.iter().map(|x| arg(&ctx, &rt2, x)).collect::<R<Vec<_>>>()?))
-    });
+    let owned = rt.clone();
+    let build: Build = Arc::new(move |ctx, xs| Ok(f(xs.iter().map(|x| arg(ctx, &owned, x)).collect::<R<Vec<_>>>()?)));
+    register_variadic(engine, name, 1, build.clone());
+    engine.register_fn(name, move |ctx: NativeCallContext, xs: Array| build(&ctx, &xs));
     method!(engine, rt, name, |ctx, this, a| Ok(f(vec![this, arg(&ctx, rt, &a)?])));
     method!(engine, rt, name, |ctx, this, a, b| Ok(f(vec![this, arg(&ctx, rt, &a)?, arg(&ctx, rt, &b)?])));
     method!(engine, rt, name, |ctx, this, a, b, c| Ok(f(vec![
@@ -125,6 +130,30 @@ fn reg_list(engine: &mut Engine, rt: &Arc<Runtime>, name: &str, f: fn(Vec<Pat>) 
         arg(&ctx, rt, &b)?,
         arg(&ctx, rt, &c)?
     ])));
+}
+
+/// `timecat([w, a], [w, b], ...)`: pairs as separate arguments, or one array of pairs.
+fn register_timecat(engine: &mut Engine, rt: &Arc<Runtime>) {
+    let owned = rt.clone();
+    let build: Build = Arc::new(move |ctx, pairs| {
+        let mut out = Vec::new();
+        for p in pairs {
+            let pair = p.clone().try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
+                Box::new(EvalAltResult::ErrorRuntime(
+                    "timecat takes [weight, pattern] pairs".into(),
+                    ctx.call_position(),
+                ))
+            })?;
+            let w = super::convert::to_value(&pair[0]).and_then(|v| v.as_rational()).unwrap_or(Rational::ONE);
+            out.push((w, arg(ctx, &owned, &pair[1])?));
+        }
+        Ok(timecat(out))
+    });
+    register_variadic(engine, "timecat", 2, build.clone());
+    // One argument: a single pair, or an array of pairs.
+    engine.register_fn("timecat", move |ctx: NativeCallContext, a: Array| -> R<Pat> {
+        if a.first().is_some_and(Dynamic::is_array) { build(&ctx, &a) } else { build(&ctx, &[Dynamic::from(a)]) }
+    });
 }
 
 fn register_controls(engine: &mut Engine, rt: &Arc<Runtime>) {
@@ -138,48 +167,6 @@ fn register_controls(engine: &mut Engine, rt: &Arc<Runtime>) {
             method!(engine, rt, name, |ctx, this, a| Ok(control.set_on(&this, &arg(&ctx, rt, &a)?)));
         }
     }
-}
-
-/// `timecat([w, a], [w, b], ...)`: pairs as separate arguments, or one array of pairs.
-fn register_timecat(engine: &mut Engine, rt: &Arc<Runtime>) {
-    fn build(ctx: &NativeCallContext, rt: &Runtime, pairs: &[Dynamic]) -> R<Pat> {
-        let mut out = Vec::new();
-        for p in pairs {
-            let pair = p.clone().try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
-                Box::new(EvalAltResult::ErrorRuntime(
-                    "timecat takes [weight, pattern] pairs".into(),
-                    ctx.call_position(),
-                ))
-            })?;
-            let w = super::convert::to_value(&pair[0]).and_then(|v| v.as_rational()).unwrap_or(Rational::ONE);
-            out.push((w, arg(ctx, rt, &pair[1])?));
-        }
-        Ok(timecat(out))
-    }
-    macro_rules! arity {
-        ($($a:ident),+) => {{
-            let rt = rt.clone();
-            engine.register_fn("timecat", move |ctx: NativeCallContext, $($a: Array),+| -> R<Pat> {
-                build(&ctx, &rt, &[$(Dynamic::from($a)),+])
-            });
-        }};
-    }
-    arity!(a, b);
-    arity!(a, b, c);
-    arity!(a, b, c, d);
-    arity!(a, b, c, d, e);
-    arity!(a, b, c, d, e, f);
-    arity!(a, b, c, d, e, f, g);
-    arity!(a, b, c, d, e, f, g, h);
-    // One argument: a single pair, or an array of pairs.
-    let rt = rt.clone();
-    engine.register_fn("timecat", move |ctx: NativeCallContext, a: Array| -> R<Pat> {
-        if a.first().is_some_and(Dynamic::is_array) {
-            build(&ctx, &rt, &a)
-        } else {
-            build(&ctx, &rt, &[Dynamic::from(a)])
-        }
-    });
 }
 
 fn num(x: f64) -> Pat {
