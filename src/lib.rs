@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod dsp;
 pub mod pattern;
 pub mod query;
 pub mod script;

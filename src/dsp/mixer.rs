@@ -1,0 +1,267 @@
+//! The audio-side processor and its control-side handle, made as a pair by [`mixer`].
+//!
+//! The handle sends voices (each with its start frame) through a fixed-capacity
+//! lock-free queue; the mixer starts each at its exact frame, renders it into its orbit,
+//! runs the orbits' effects and the master bus, and sends finished voices back through a
+//! second queue so that they are freed on the control side. Counters for everything it
+//! had to drop or fix are shared through atomics. `Mixer::process` never allocates,
+//! frees, locks or blocks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::master::Master;
+use super::orbit::Orbit;
+use super::voice::{BLOCK, Voice};
+
+/// Capacities, set up front.
+#[derive(Clone, Copy, Debug)]
+pub struct MixerConfig {
+    /// Output sample rate.
+    pub sample_rate: f64,
+    /// Most voices sounding at once.
+    pub max_voices: usize,
+    /// Number of orbits (effect buses).
+    pub orbits: usize,
+    /// Voices that can wait in the queue.
+    pub queue: usize,
+}
+
+impl MixerConfig {
+    /// Defaults for a sample rate: 256 voices, 12 orbits (as SuperDirt), 4096 queued.
+    pub fn new(sample_rate: f64) -> MixerConfig {
+        MixerConfig { sample_rate, max_voices: 256, orbits: 12, queue: 4096 }
+    }
+}
+
+/// Counters the audio side updates and anyone may read.
+#[derive(Debug, Default)]
+pub struct MixerStats {
+    /// Frames rendered so far.
+    pub frames: AtomicU64,
+    /// Voices sounding now.
+    pub voices: AtomicU32,
+    /// Voices started.
+    pub started: AtomicU64,
+    /// Voices dropped because all voice slots were busy.
+    pub dropped: AtomicU64,
+    /// Voices that arrived after their start frame (started late).
+    pub late: AtomicU64,
+    /// Voices silenced because they produced NaN or infinity.
+    pub blown_up: AtomicU64,
+    /// Frames the master had to silence because of a non-finite value.
+    pub non_finite: AtomicU64,
+    /// Frames in which the limiter reduced gain.
+    pub limited: AtomicU64,
+    /// Finished voices that could not be handed back (leaked rather than freed here).
+    pub leaked: AtomicU64,
+    /// Peak output level (f32 bits), reset by whoever reads it.
+    pub peak: AtomicU32,
+}
+
+impl MixerStats {
+    /// Reads and resets the peak level.
+    pub fn take_peak(&self) -> f32 {
+        f32::from_bits(self.peak.swap(0, Ordering::Relaxed))
+    }
+}
+
+/// The control side.
+pub struct MixerHandle {
+    voices: Producer<Box<Voice>>,
+    finished: Consumer<Box<Voice>>,
+    stats: Arc<MixerStats>,
+    /// Voices that could not be queued because the queue was full.
+    pub queue_full: u64,
+}
+
+impl MixerHandle {
+    /// Queues a voice. Voices must be sent in order of start frame. On a full queue
+    /// the voice is returned (and counted).
+    pub fn send(&mut self, voice: Box<Voice>) -> Result<(), Box<Voice>> {
+        self.voices.push(voice).map_err(|rtrb::PushError::Full(v)| {
+            self.queue_full += 1;
+            v
+        })
+    }
+
+    /// Room left in the queue.
+    pub fn room(&self) -> usize {
+        self.voices.slots()
+    }
+
+    /// Frees the voices the audio side has finished with. Call it regularly.
+    pub fn collect(&mut self) -> usize {
+        let mut n = 0;
+        while let Ok(v) = self.finished.pop() {
+            drop(v);
+            n += 1;
+        }
+        n
+    }
+
+    /// The shared counters.
+    pub fn stats(&self) -> &Arc<MixerStats> {
+        &self.stats
+    }
+}
+
+/// The audio side.
+pub struct Mixer {
+    incoming: Consumer<Box<Voice>>,
+    finished: Producer<Box<Voice>>,
+    voices: Vec<Box<Voice>>,
+    max_voices: usize,
+    orbits: Vec<Orbit>,
+    master: Master,
+    bus: [[f32; BLOCK]; 2],
+    scratch: [[f32; BLOCK]; 2],
+    frame: u64,
+    stats: Arc<MixerStats>,
+}
+
+/// Makes a connected handle and mixer.
+pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
+    let (vp, vc) = RingBuffer::new(config.queue);
+    // Every voice can come back even if the control side is slow to collect.
+    let (fp, fc) = RingBuffer::new(config.queue + config.max_voices);
+    let stats = Arc::new(MixerStats::default());
+    let handle = MixerHandle { voices: vp, finished: fc, stats: stats.clone(), queue_full: 0 };
+    let mixer = Mixer {
+        incoming: vc,
+        finished: fp,
+        voices: Vec::with_capacity(config.max_voices),
+        max_voices: config.max_voices,
+        orbits: (0..config.orbits.max(1)).map(|_| Orbit::new(config.sample_rate)).collect(),
+        master: Master::new(config.sample_rate),
+        bus: [[0.0; BLOCK]; 2],
+        scratch: [[0.0; BLOCK]; 2],
+        frame: 0,
+        stats,
+    };
+    (handle, mixer)
+}
+
+/// Frames a cut voice takes to fade out.
+const CUT_FADE: u32 = 240;
+
+impl Mixer {
+    /// The frame the next call to `process` starts at.
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
+
+    /// Renders `out.len() / 2` stereo frames, interleaved.
+    pub fn process(&mut self, out: &mut [f32]) {
+        let frames = out.len() / 2;
+        let mut done = 0;
+        while done < frames {
+            let n = (frames - done).min(BLOCK);
+            self.block(n, &mut out[2 * done..2 * (done + n)]);
+            done += n;
+        }
+        self.stats.frames.store(self.frame, Ordering::Relaxed);
+        self.stats.voices.store(self.voices.len() as u32, Ordering::Relaxed);
+        self.stats.peak.fetch_max(self.master.peak.to_bits(), Ordering::Relaxed);
+        self.master.peak = 0.0;
+        self.stats.non_finite.store(self.master.counts.non_finite, Ordering::Relaxed);
+        self.stats.limited.store(self.master.counts.limited, Ordering::Relaxed);
+    }
+
+    fn retire(&mut self, voice: Box<Voice>) {
+        if let Err(rtrb::PushError::Full(v)) = self.finished.push(voice) {
+            // Never free here: leak it and say so (the queue is sized so this cannot
+            // happen unless the control side stops collecting).
+            self.stats.leaked.fetch_add(1, Ordering::Relaxed);
+            std::mem::forget(v);
+        }
+    }
+
+    fn admit(&mut self, end: u64) {
+        while let Ok(voice) = self.incoming.peek() {
+            if voice.start() >= end {
+                break;
+            }
+            let Ok(voice) = self.incoming.pop() else { break };
+            if voice.start() < self.frame {
+                self.stats.late.fetch_add(1, Ordering::Relaxed);
+            }
+            if self.voices.len() >= self.max_voices {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.retire(voice);
+                continue;
+            }
+            let orbit = voice.orbit() % self.orbits.len();
+            if let Some(cut) = voice.cut() {
+                for v in self.voices.iter_mut() {
+                    if v.cut() == Some(cut) && v.orbit() % self.orbits.len() == orbit {
+                        v.stop(CUT_FADE);
+                    }
+                }
+            }
+            let (room, delay) = voice.sends();
+            let o = &mut self.orbits[orbit];
+            o.apply(&voice.orbit_settings());
+            o.wake(room > 0.0, delay > 0.0);
+            self.stats.started.fetch_add(1, Ordering::Relaxed);
+            self.voices.push(voice);
+        }
+    }
+
+    fn block(&mut self, n: usize, out: &mut [f32]) {
+        let end = self.frame + n as u64;
+        self.admit(end);
+        let orbit_count = self.orbits.len();
+        let mut i = 0;
+        while i < self.voices.len() {
+            let voice = &mut self.voices[i];
+            let offset = voice.start().saturating_sub(self.frame) as usize;
+            let [sl, sr] = &mut self.scratch;
+            voice.render(&mut sl[..n - offset], &mut sr[..n - offset]);
+            let (room, delay) = voice.sends();
+            let orbit = &mut self.orbits[voice.orbit() % orbit_count];
+            for c in 0..2 {
+                let src = &self.scratch[c][..n - offset];
+                let dry = &mut orbit.dry[c][offset..n];
+                for (d, s) in dry.iter_mut().zip(src) {
+                    *d += s;
+                }
+                if room > 0.0 {
+                    for (d, s) in orbit.reverb_in[c][offset..n].iter_mut().zip(src) {
+                        *d += s * room;
+                    }
+                }
+                if delay > 0.0 {
+                    for (d, s) in orbit.delay_in[c][offset..n].iter_mut().zip(src) {
+                        *d += s * delay;
+                    }
+                }
+            }
+            if voice.done() {
+                if voice.blew_up() {
+                    self.stats.blown_up.fetch_add(1, Ordering::Relaxed);
+                }
+                let v = self.voices.swap_remove(i);
+                self.retire(v);
+            } else {
+                i += 1;
+            }
+        }
+        for c in 0..2 {
+            self.bus[c][..n].fill(0.0);
+        }
+        for orbit in self.orbits.iter_mut() {
+            orbit.process(n, &mut self.bus);
+        }
+        // A blown-up effect (non-finite bus) is cleared so it does not stay stuck.
+        if !self.bus.iter().all(|c| c[..n].iter().sum::<f32>().is_finite()) {
+            for orbit in self.orbits.iter_mut() {
+                orbit.reset();
+            }
+        }
+        self.master.process(&self.bus, n, out);
+        self.frame = end;
+    }
+}

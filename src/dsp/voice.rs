@@ -1,0 +1,248 @@
+//! One sounding note: a source (a fundsp graph or a sample player), its filters, shaping,
+//! envelope, gain and pan, and what it sends to its orbit's effects.
+//!
+//! A voice is built on the control side ([`super::build`]) and only rendered on the
+//! audio side: `render` never allocates, locks or frees.
+
+use fundsp::prelude32::*;
+use fundsp::{F32x, SIMD_LEN};
+
+use super::env::Adsr;
+use super::samples::SamplePlayer;
+
+/// Frames per processing block (fundsp's maximum buffer size).
+pub const BLOCK: usize = MAX_BUFFER_SIZE;
+
+/// Where a voice's sound comes from.
+pub enum Source {
+    /// A fundsp graph with no inputs and one or two outputs.
+    Unit(Box<dyn AudioUnit>),
+    /// A sample.
+    Sample(SamplePlayer),
+}
+
+/// Effect settings a voice applies to its orbit when it starts (SuperDirt semantics:
+/// the latest event sets the orbit's reverb and delay).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OrbitSettings {
+    /// Reverb size 0..1.
+    pub size: Option<f32>,
+    /// Delay time in seconds.
+    pub delaytime: Option<f32>,
+    /// Delay feedback 0..1.
+    pub delayfeedback: Option<f32>,
+}
+
+/// Per-sample shaping after the filters.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Shaping {
+    /// Quantisation steps for `crush` (0 = off).
+    pub crush: f32,
+    /// Hold every n-th sample for `coarse` (0 or 1 = off).
+    pub coarse: u32,
+    /// Wave shaper factor k for `shape` (0 = off).
+    pub shape: f32,
+    /// Drive for `distort` (0 = off).
+    pub distort: f32,
+}
+
+/// Everything a voice is made of.
+pub struct VoiceSpec {
+    /// The first frame it sounds at.
+    pub start: u64,
+    /// Its source.
+    pub source: Source,
+    /// Filters applied in order, each with as many inputs and outputs as the source.
+    pub filters: Vec<Box<dyn AudioUnit>>,
+    /// Its envelope.
+    pub env: Adsr,
+    /// Frames before the source is exhausted (`u64::MAX` if endless).
+    pub length: u64,
+    /// Linear gain.
+    pub amp: f32,
+    /// Pan, 0 = left .. 1 = right.
+    pub pan: f32,
+    /// Shaping.
+    pub shaping: Shaping,
+    /// Reverb send.
+    pub room: f32,
+    /// Delay send.
+    pub delay: f32,
+    /// The orbit (effect bus).
+    pub orbit: usize,
+    /// Cut group.
+    pub cut: Option<i64>,
+    /// Orbit settings it brings.
+    pub orbit_settings: OrbitSettings,
+}
+
+/// A voice ready to render.
+pub struct Voice {
+    spec: VoiceSpec,
+    channels: usize,
+    gains: [f32; 2],
+    buf: [F32x; 2 * SIMD_LEN],
+    tmp: [F32x; 2 * SIMD_LEN],
+    hold: [f32; 2],
+    hold_count: u32,
+    fade: f32,
+    fade_step: f32,
+    age: u64,
+    blew_up: bool,
+    done: bool,
+}
+
+impl Voice {
+    /// Makes a voice from its parts (control side).
+    pub fn new(spec: VoiceSpec) -> Box<Voice> {
+        let channels = match &spec.source {
+            Source::Unit(u) => u.outputs(),
+            Source::Sample(p) => p.channels(),
+        };
+        debug_assert!(channels == 1 || channels == 2);
+        let pan = spec.pan.clamp(0.0, 1.0);
+        let gains = if channels == 1 {
+            let angle = pan * std::f32::consts::FRAC_PI_2;
+            [angle.cos(), angle.sin()]
+        } else {
+            [(2.0 * (1.0 - pan)).min(1.0), (2.0 * pan).min(1.0)]
+        };
+        Box::new(Voice {
+            spec,
+            channels,
+            gains,
+            buf: [F32x::ZERO; 2 * SIMD_LEN],
+            tmp: [F32x::ZERO; 2 * SIMD_LEN],
+            hold: [0.0; 2],
+            hold_count: 0,
+            fade: 1.0,
+            fade_step: 0.0,
+            age: 0,
+            blew_up: false,
+            done: false,
+        })
+    }
+
+    /// The first frame it sounds at.
+    pub fn start(&self) -> u64 {
+        self.spec.start
+    }
+
+    /// Its orbit.
+    pub fn orbit(&self) -> usize {
+        self.spec.orbit
+    }
+
+    /// Its cut group.
+    pub fn cut(&self) -> Option<i64> {
+        self.spec.cut
+    }
+
+    /// Reverb and delay sends.
+    pub fn sends(&self) -> (f32, f32) {
+        (self.spec.room, self.spec.delay)
+    }
+
+    /// Orbit settings it brings.
+    pub fn orbit_settings(&self) -> OrbitSettings {
+        self.spec.orbit_settings
+    }
+
+    /// True once it has finished.
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// True if it produced a non-finite value and was silenced.
+    pub fn blew_up(&self) -> bool {
+        self.blew_up
+    }
+
+    /// Fades it out over `frames` (a cut group, a voice stolen).
+    pub fn stop(&mut self, frames: u32) {
+        if self.fade_step == 0.0 {
+            self.fade_step = 1.0 / Ord::max(frames, 1) as f32;
+        }
+    }
+
+    /// Renders the next `left.len()` (at most [`BLOCK`]) frames into `left` and `right`,
+    /// overwriting them. Never allocates.
+    pub fn render(&mut self, left: &mut [f32], right: &mut [f32]) {
+        let n = left.len();
+        debug_assert!(n <= BLOCK && right.len() == n);
+        if self.done {
+            left.fill(0.0);
+            right.fill(0.0);
+            return;
+        }
+        let ch = self.channels;
+        let lanes = ch * SIMD_LEN;
+        match &mut self.spec.source {
+            Source::Unit(unit) => {
+                unit.process(n, &BufferRef::empty(), &mut BufferMut::new(&mut self.buf[..lanes]));
+            }
+            Source::Sample(player) => {
+                player.render(left, right);
+                let mut out = BufferMut::new(&mut self.buf[..lanes]);
+                out.channel_f32_mut(0)[..n].copy_from_slice(left);
+                if ch == 2 {
+                    out.channel_f32_mut(1)[..n].copy_from_slice(right);
+                }
+            }
+        }
+        for filter in &mut self.spec.filters {
+            filter.process(n, &BufferRef::new(&self.buf[..lanes]), &mut BufferMut::new(&mut self.tmp[..lanes]));
+            std::mem::swap(&mut self.buf, &mut self.tmp);
+        }
+        let input = BufferRef::new(&self.buf[..lanes]);
+        let (x0, x1) = (input.channel_f32(0), input.channel_f32(ch - 1));
+        let Shaping { crush, coarse, shape, distort } = self.spec.shaping;
+        let amp = self.spec.amp;
+        let mut check = 0.0f32;
+        for i in 0..n {
+            let level = self.spec.env.next() * amp * self.fade;
+            if self.fade_step > 0.0 {
+                self.fade = (self.fade - self.fade_step).max(0.0);
+            }
+            let mut s = [x0[i], x1[i]];
+            if coarse > 1 {
+                if self.hold_count == 0 {
+                    self.hold = s;
+                }
+                self.hold_count = (self.hold_count + 1) % coarse;
+                s = self.hold;
+            }
+            for x in &mut s {
+                if crush > 0.0 {
+                    *x = (*x * crush).round() / crush;
+                }
+                if shape > 0.0 {
+                    *x = (1.0 + shape) * *x / (1.0 + shape * x.abs());
+                }
+                if distort > 0.0 {
+                    *x = (*x * (1.0 + distort)).tanh() / (1.0 + distort).tanh();
+                }
+            }
+            left[i] = s[0] * level * self.gains[0];
+            right[i] = s[1] * level * self.gains[1];
+            check += left[i] + right[i];
+        }
+        self.age += n as u64;
+        if !check.is_finite() {
+            self.blew_up = true;
+            self.done = true;
+            left.fill(0.0);
+            right.fill(0.0);
+            return;
+        }
+        if self.spec.env.done() || self.age >= self.spec.length || (self.fade_step > 0.0 && self.fade == 0.0) {
+            self.done = true;
+        }
+    }
+}
+
+// The audio thread receives voices; they must be sendable.
+const _: () = {
+    const fn sendable<T: Send>() {}
+    sendable::<Box<Voice>>();
+};
