@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 pub mod dsp;
+pub mod engine;
+pub mod patch;
 pub mod pattern;
 pub mod query;
 pub mod script;

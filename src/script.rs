@@ -7,6 +7,8 @@
 
 mod api;
 mod convert;
+mod graph_api;
+mod patch_api;
 mod runtime;
 
 use std::fmt;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope};
 
 use crate::pattern::Pat;
-pub use runtime::Runtime;
+pub use runtime::{PatchState, Runtime};
 
 /// How long a script may run before it is stopped.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_millis(250);
@@ -96,6 +98,8 @@ impl ScriptEngine {
         let mut engine = Engine::new();
         runtime::sandbox(&mut engine, &runtime);
         api::register(&mut engine, &runtime);
+        graph_api::register(&mut engine);
+        patch_api::register(&mut engine, &runtime);
         let engine = Arc::new(engine);
         runtime.attach(&engine);
         ScriptEngine { engine, runtime }
@@ -114,6 +118,11 @@ impl ScriptEngine {
     pub fn eval_pattern(&self) -> Result<Pat, ScriptError> {
         let value = self.eval()?;
         convert::to_pat_plain(&value, &self.runtime).map_err(|e| ScriptError::from_rhai(&e, self.runtime.path()))
+    }
+
+    /// A value the script returned, as a pattern.
+    pub fn to_pattern(&self, value: &Dynamic) -> Result<Pat, ScriptError> {
+        convert::to_pat_plain(value, &self.runtime).map_err(|e| ScriptError::from_rhai(&e, self.runtime.path()))
     }
 
     /// Evaluates the source, returning its value.

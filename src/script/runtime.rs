@@ -2,6 +2,7 @@
 //! when a pattern is queried), the source (to place errors), the time limit and the
 //! errors raised inside closures.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -11,6 +12,8 @@ use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{AST, Engine, EvalAltResult};
 
 use super::{DEFAULT_TIME_LIMIT, ScriptError};
+use crate::dsp::Graph;
+use crate::pattern::Pat;
 
 /// Shared state between an engine, its registered functions and the patterns it makes.
 pub struct Runtime {
@@ -22,6 +25,20 @@ pub struct Runtime {
     depth: AtomicUsize,
     error: Mutex<Option<ScriptError>>,
     logs: Mutex<Vec<String>>,
+    patch: Mutex<PatchState>,
+}
+
+/// What a patch script declares as it runs (tempo, tracks, instruments).
+#[derive(Default)]
+pub struct PatchState {
+    /// Cycles per second, if set.
+    pub cps: Option<f64>,
+    /// Tracks in the order they were first declared.
+    pub tracks: Vec<(String, Pat)>,
+    /// Instruments by name.
+    pub instruments: BTreeMap<String, Graph>,
+    /// Reload quantisation, if set.
+    pub quantize: Option<String>,
 }
 
 impl Runtime {
@@ -35,6 +52,7 @@ impl Runtime {
             depth: AtomicUsize::new(0),
             error: Mutex::new(None),
             logs: Mutex::new(Vec::new()),
+            patch: Mutex::new(PatchState::default()),
         }
     }
 
@@ -55,6 +73,16 @@ impl Runtime {
     /// Lines the script printed with `print` or `debug`.
     pub fn take_logs(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.logs))
+    }
+
+    /// Changes what the patch declares.
+    pub(super) fn patch<T>(&self, f: impl FnOnce(&mut PatchState) -> T) -> T {
+        f(&mut lock(&self.patch))
+    }
+
+    /// Takes what the patch declared.
+    pub(crate) fn take_patch(&self) -> PatchState {
+        std::mem::take(&mut *lock(&self.patch))
     }
 
     /// Runs `f` with the time limit armed (only the outermost call arms it).
