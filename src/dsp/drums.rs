@@ -40,13 +40,13 @@ pub fn drum(name: &str, n: i64, sample_rate: f64, seed: u64) -> Option<Drum> {
             let pitch = env(0.0, 0.11 * d) * (150.0 * t) + 47.0 * t;
             let body = (pitch >> sine().phase(0.25)) * env(0.0005, 0.5 * d);
             let click = (noise() >> lowpass_hz(5000.0, 0.7)) * env(0.0, 0.005) * 0.4;
-            (Box::new((body + click) >> shape(Tanh(1.6)) * 0.95), 0.5 * d)
+            (Box::new((body + click) >> (shape(Tanh(1.6)) * 0.95)), 0.5 * d)
         }
         "sn" => {
             let tone =
                 (sine_hz(185.0 * t).phase(0.0) * 0.55 + sine_hz(330.0 * t).phase(0.0) * 0.3) * env(0.0005, 0.11 * d);
             let rattle = (noise() >> highpass_hz(1400.0, 0.7) >> lowpass_hz(9500.0, 0.7)) * env(0.0005, 0.2 * d);
-            (Box::new((tone + rattle * 0.75) >> shape(Tanh(1.3)) * 0.9), 0.2 * d)
+            (Box::new((tone + rattle * 0.75) >> (shape(Tanh(1.3)) * 0.9)), 0.2 * d)
         }
         "hh" | "oh" | "cr" => {
             let (decay, cut, noise_mix, gain) = match name {
@@ -61,7 +61,7 @@ pub fn drum(name: &str, n: i64, sample_rate: f64, seed: u64) -> Option<Drum> {
         "cp" => {
             let bursts = env_at(0.0, 0.010) + env_at(0.011, 0.010) + env_at(0.021, 0.011) + env_at(0.030, 0.2 * d);
             let body = noise() >> bandpass_hz(1150.0 * t, 2.2) >> highpass_hz(600.0, 0.7);
-            (Box::new(body * bursts * 2.2 >> shape(Tanh(1.0))), 0.23 + 0.2 * d)
+            (Box::new((body * bursts * 2.2) >> shape(Tanh(1.0))), 0.23 + 0.2 * d)
         }
         "rim" => {
             let tone = (sine_hz(1750.0 * t).phase(0.0) * 0.5 + triangle_hz(480.0 * t) * 0.5) * env(0.0, 0.028 * d);
@@ -77,12 +77,12 @@ pub fn drum(name: &str, n: i64, sample_rate: f64, seed: u64) -> Option<Drum> {
             let pitch = env(0.0, 0.16 * d) * (base * t * 0.55) + base * t;
             let body = (pitch >> sine().phase(0.25)) * env(0.001, decay * d);
             let hit = (noise() >> bandpass_hz(base * 12.0, 1.0)) * env(0.0, 0.012) * 0.3;
-            (Box::new((body + hit) >> shape(Tanh(1.2)) * 0.9), decay * d)
+            (Box::new((body + hit) >> (shape(Tanh(1.2)) * 0.9)), decay * d)
         }
         "cb" => {
-            let tone = (square_hz(540.0 * t) + square_hz(800.0 * t)) * 0.3 >> bandpass_hz(850.0 * t, 1.6);
+            let tone = ((square_hz(540.0 * t) + square_hz(800.0 * t)) * 0.3) >> bandpass_hz(850.0 * t, 1.6);
             let amp = env(0.0, 0.05) * 0.45 + env(0.0, 0.32 * d) * 0.55;
-            (Box::new(tone * amp * 1.6 >> shape(Tanh(1.0))), 0.32 * d)
+            (Box::new((tone * amp * 1.6) >> shape(Tanh(1.0))), 0.32 * d)
         }
         _ => return None,
     };

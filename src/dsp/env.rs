@@ -139,7 +139,7 @@ impl Adsr {
 
     /// The next level.
     #[inline]
-    pub fn next(&mut self) -> f32 {
+    pub fn tick(&mut self) -> f32 {
         if self.gate == Some(self.t) && !matches!(self.stage, Stage::Release | Stage::Done) {
             self.enter(Stage::Release);
         }
@@ -165,7 +165,7 @@ impl Adsr {
     /// Fills `out` with the next levels.
     pub fn fill(&mut self, out: &mut [f32]) {
         for x in out {
-            *x = self.next();
+            *x = self.tick();
         }
     }
 }
@@ -191,12 +191,12 @@ impl EnvNode {
     }
 
     #[inline]
-    fn next(&mut self) -> f32 {
+    fn advance(&mut self) -> f32 {
         if self.t < self.delay {
             self.t += 1;
             return 0.0;
         }
-        self.env.next()
+        self.env.tick()
     }
 }
 
@@ -212,7 +212,7 @@ impl AudioNode for EnvNode {
 
     #[inline]
     fn tick(&mut self, _input: &Frame<f32, U0>) -> Frame<f32, U1> {
-        [self.next()].into()
+        [self.advance()].into()
     }
 
     fn process(&mut self, size: usize, _input: &BufferRef, output: &mut BufferMut) {
@@ -220,7 +220,7 @@ impl AudioNode for EnvNode {
             self.env.fill(&mut output.channel_f32_mut(0)[..size]);
         } else {
             for x in &mut output.channel_f32_mut(0)[..size] {
-                *x = self.next();
+                *x = self.advance();
             }
         }
     }
@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn adsr_reaches_its_levels_and_ends() {
         let mut env = Adsr::new(1000.0, 0.01, 0.02, 0.5, 0.05, Some(100));
-        let levels: Vec<f32> = (0..200).map(|_| env.next()).collect();
+        let levels: Vec<f32> = (0..200).map(|_| env.tick()).collect();
         assert!((levels[9] - 1.0).abs() < 1e-6, "attack peaks after 10 frames");
         assert!((levels[29] - 0.5).abs() < 1e-6, "decay lands on sustain");
         assert!((levels[80] - 0.5).abs() < 1e-6, "sustain holds");
@@ -248,7 +248,7 @@ mod tests {
     fn perc_matches_the_closed_form() {
         let sr = 48000.0;
         let mut env = Adsr::perc(sr, 0.0, 1.0);
-        let levels: Vec<f32> = (0..48000).map(|_| env.next()).collect();
+        let levels: Vec<f32> = (0..48000).map(|_| env.tick()).collect();
         for t in [1000usize, 12000, 30000] {
             let x = (t + 1) as f64 / sr;
             let want = 1.0 - (1.0 - (-4.0 * x).exp()) / (1.0 - (-4.0f64).exp());
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn gate_during_attack_releases_from_the_current_level() {
         let mut env = Adsr::new(1000.0, 0.1, 0.0, 1.0, 0.01, Some(50));
-        let levels: Vec<f32> = (0..70).map(|_| env.next()).collect();
+        let levels: Vec<f32> = (0..70).map(|_| env.tick()).collect();
         assert!(levels[49] < 0.6);
         assert!(levels[50] <= levels[49]);
         assert!(env.done());

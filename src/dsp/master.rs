@@ -21,6 +21,7 @@ pub struct MasterCounts {
 }
 
 /// The master bus processor.
+#[allow(clippy::needless_range_loop)] // per-channel state is indexed alongside the frame
 pub struct Master {
     x1: [f32; 2],
     y1: [f32; 2],
@@ -47,6 +48,7 @@ impl Master {
         }
     }
 
+    #[allow(clippy::needless_range_loop)]
     /// Processes `n` frames of the bus and writes them interleaved (stereo) into `out`.
     pub fn process(&mut self, bus: &[[f32; BLOCK]; 2], n: usize, out: &mut [f32]) {
         debug_assert!(out.len() >= 2 * n);
@@ -89,6 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn limits_blocks_dc_and_nan() {
         let mut m = Master::new(48000.0);
         let mut out = vec![0.0; 2 * BLOCK];

@@ -112,6 +112,8 @@ impl MixerHandle {
 pub struct Mixer {
     incoming: Consumer<Box<Voice>>,
     finished: Producer<Box<Voice>>,
+    // Boxed so that taking a voice in or out moves a pointer, not the voice.
+    #[allow(clippy::vec_box)]
     voices: Vec<Box<Voice>>,
     max_voices: usize,
     orbits: Vec<Orbit>,

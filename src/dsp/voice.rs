@@ -200,7 +200,7 @@ impl Voice {
         let amp = self.spec.amp;
         let mut check = 0.0f32;
         for i in 0..n {
-            let level = self.spec.env.next() * amp * self.fade;
+            let level = self.spec.env.tick() * amp * self.fade;
             if self.fade_step > 0.0 {
                 self.fade = (self.fade - self.fade_step).max(0.0);
             }
