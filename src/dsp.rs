@@ -4,6 +4,7 @@
 //! ([`mixer::Mixer`]), through per-orbit effects and the master bus. Nothing here runs
 //! Rhai, and nothing on the audio side allocates, frees or locks.
 
+pub mod biquad;
 pub mod build;
 pub mod drums;
 pub mod env;
@@ -11,6 +12,7 @@ pub mod graph;
 pub mod master;
 pub mod mixer;
 pub mod orbit;
+pub mod osc;
 pub mod params;
 pub mod samples;
 pub mod synth;

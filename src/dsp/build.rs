@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use fundsp::prelude32::*;
 
+use super::biquad::{Response, biquad_hz};
 use super::drums::drum;
 use super::env::Adsr;
 use super::graph::{Graph, NoteContext, compile};
@@ -102,15 +103,15 @@ impl VoiceBuilder {
         let mut filters: Vec<Box<dyn AudioUnit>> = Vec::new();
         if let Some(c) = p.cutoff {
             let (c, q) = (c.clamp(10.0, nyquist) as f32, p.resonance.unwrap_or(0.707).clamp(0.1, 50.0) as f32);
-            filters.push(filter(channels, || Box::new(lowpass_hz(c, q))));
+            filters.push(filter(channels, || Box::new(biquad_hz(Response::Lowpass, c, q))));
         }
         if let Some(c) = p.hcutoff {
             let (c, q) = (c.clamp(10.0, nyquist) as f32, p.hresonance.unwrap_or(0.707).clamp(0.1, 50.0) as f32);
-            filters.push(filter(channels, || Box::new(highpass_hz(c, q))));
+            filters.push(filter(channels, || Box::new(biquad_hz(Response::Highpass, c, q))));
         }
         if let Some(c) = p.bandf {
             let (c, q) = (c.clamp(10.0, nyquist) as f32, p.bandq.unwrap_or(1.0).clamp(0.1, 50.0) as f32);
-            filters.push(filter(channels, || Box::new(bandpass_hz(c, q))));
+            filters.push(filter(channels, || Box::new(biquad_hz(Response::Bandpass, c, q))));
         }
         for f in &mut filters {
             f.set_sample_rate(sr);

@@ -162,10 +162,54 @@ impl Adsr {
         }
     }
 
-    /// Fills `out` with the next levels.
+    /// Fills `out` with the next levels. Runs of a single stage are computed in tight
+    /// loops; stage changes go through [`Adsr::tick`].
     pub fn fill(&mut self, out: &mut [f32]) {
-        for x in out {
-            *x = self.tick();
+        let mut i = 0;
+        while i < out.len() {
+            let left = out.len() - i;
+            let until_gate = match self.gate {
+                Some(g) if !matches!(self.stage, Stage::Release | Stage::Done) => g.saturating_sub(self.t) as usize,
+                _ => usize::MAX,
+            };
+            let run = match self.stage {
+                Stage::Done => left,
+                Stage::Sustain => Ord::min(left, until_gate),
+                _ => Ord::min(Ord::min(left, until_gate), self.segment.left.saturating_sub(1) as usize),
+            };
+            if run == 0 {
+                out[i] = self.tick();
+                i += 1;
+                continue;
+            }
+            let chunk = &mut out[i..i + run];
+            match self.stage {
+                Stage::Done => chunk.fill(0.0),
+                Stage::Sustain => chunk.fill(self.level),
+                _ => {
+                    let seg = &mut self.segment;
+                    let (from, span) = (seg.from, seg.to - seg.from);
+                    if seg.ratio < 0.0 {
+                        let mut g = seg.g;
+                        for x in chunk.iter_mut() {
+                            g = (g + seg.ratio).max(0.0);
+                            *x = from + span * (1.0 - g) as f32;
+                        }
+                        seg.g = g;
+                    } else {
+                        let (mut g, ratio, scale) = (seg.g, seg.ratio, seg.scale);
+                        for x in chunk.iter_mut() {
+                            g *= ratio;
+                            *x = from + span * ((1.0 - g) * scale) as f32;
+                        }
+                        seg.g = g;
+                    }
+                    seg.left -= run as u64;
+                    self.level = chunk[run - 1];
+                }
+            }
+            self.t += run as u64;
+            i += run;
         }
     }
 }
@@ -255,6 +299,23 @@ mod tests {
             assert!((levels[t] as f64 - want).abs() < 1e-4, "t={t}: {} vs {want}", levels[t]);
         }
         assert!(env.done());
+    }
+
+    #[test]
+    fn fill_matches_tick() {
+        for gate in [None, Some(37), Some(100), Some(3000)] {
+            let mut a = Adsr::new(1000.0, 0.013, 0.05, 0.4, 0.07, gate);
+            let mut b = a.clone();
+            let by_tick: Vec<f32> = (0..400).map(|_| a.tick()).collect();
+            let mut by_fill = vec![0.0; 400];
+            for chunk in by_fill.chunks_mut(64) {
+                b.fill(chunk);
+            }
+            for (i, (x, y)) in by_tick.iter().zip(&by_fill).enumerate() {
+                assert!((x - y).abs() < 1e-6, "gate {gate:?} frame {i}: {x} vs {y}");
+            }
+            assert_eq!(a.done(), b.done());
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use fundsp::prelude32::*;
 
 use super::env::{Adsr, EnvNode};
+use super::osc::{BlepWave, blep_hz, blep_osc};
 
 /// An oscillator waveform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,8 +341,8 @@ fn build(g: &Graph, cx: &NoteContext) -> Net {
             if let Some(hz) = constant(f, cx).filter(|_| f.inputs == 0) {
                 match wave {
                     Wave::Sine => wrap(sine_hz(hz).phase(0.0)),
-                    Wave::Saw => wrap(saw_hz(hz)),
-                    Wave::Square => wrap(square_hz(hz)),
+                    Wave::Saw => wrap(blep_hz(BlepWave::Saw, hz, cx.seed as f32 / u64::MAX as f32)),
+                    Wave::Square => wrap(blep_hz(BlepWave::Square, hz, 0.0)),
                     Wave::Triangle => wrap(triangle_hz(hz)),
                     Wave::Organ => wrap(organ_hz(hz)),
                     Wave::SoftSaw => wrap(soft_saw_hz(hz)),
@@ -349,8 +350,8 @@ fn build(g: &Graph, cx: &NoteContext) -> Net {
             } else {
                 let osc = match wave {
                     Wave::Sine => wrap(sine().phase(0.0)),
-                    Wave::Saw => wrap(saw()),
-                    Wave::Square => wrap(square()),
+                    Wave::Saw => wrap(blep_osc(BlepWave::Saw, 0.0)),
+                    Wave::Square => wrap(blep_osc(BlepWave::Square, 0.0)),
                     Wave::Triangle => wrap(triangle()),
                     Wave::Organ => wrap(organ()),
                     Wave::SoftSaw => wrap(soft_saw()),

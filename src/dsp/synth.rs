@@ -4,6 +4,7 @@
 
 use fundsp::prelude32::*;
 
+use super::osc::{BlepWave, blep_hz};
 use super::params::Params;
 
 /// Names of the built-in synths (aliases included).
@@ -17,8 +18,8 @@ pub fn synth(name: &str, freq: f32, p: &Params, seed: u64) -> Option<Box<dyn Aud
     let freq = freq.clamp(1.0, 20_000.0);
     let unit: Box<dyn AudioUnit> = match name {
         "sine" | "sin" => Box::new(sine_hz(freq).phase(0.0)),
-        "sawtooth" | "saw" => Box::new(saw_hz(freq)),
-        "square" | "sqr" => Box::new(square_hz(freq)),
+        "sawtooth" | "saw" => Box::new(blep_hz(BlepWave::Saw, freq, 0.0)),
+        "square" | "sqr" => Box::new(blep_hz(BlepWave::Square, freq, 0.0)),
         "triangle" | "tri" => Box::new(triangle_hz(freq)),
         "pulse" => {
             // A quarter-width pulse: hollower than `square`.
@@ -46,7 +47,7 @@ fn supersaw(freq: f32, detune: f32, seed: u64) -> An<impl AudioNode<Inputs = U0,
         let f = freq * (detune * spread / 12.0).exp2();
         let phase = ((seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i * 0x632B_E59B)) >> 40) as f32
             / (1u64 << 24) as f32;
-        saw_hz(f).phase(phase)
+        blep_hz(BlepWave::Saw, f, phase)
     };
     busi::<U7, _, _>(move |i| voice(i) * 0.38)
 }

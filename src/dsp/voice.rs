@@ -196,37 +196,52 @@ impl Voice {
         }
         let input = BufferRef::new(&self.buf[..lanes]);
         let (x0, x1) = (input.channel_f32(0), input.channel_f32(ch - 1));
-        let Shaping { crush, coarse, shape, distort } = self.spec.shaping;
-        let amp = self.spec.amp;
-        let mut check = 0.0f32;
-        for i in 0..n {
-            let level = self.spec.env.tick() * amp * self.fade;
-            if self.fade_step > 0.0 {
+        let mut env = [0.0f32; BLOCK];
+        let env = &mut env[..n];
+        self.spec.env.fill(env);
+        if self.fade_step > 0.0 {
+            for e in env.iter_mut() {
+                *e *= self.fade;
                 self.fade = (self.fade - self.fade_step).max(0.0);
             }
-            let mut s = [x0[i], x1[i]];
-            if coarse > 1 {
-                if self.hold_count == 0 {
-                    self.hold = s;
-                }
-                self.hold_count = (self.hold_count + 1) % coarse;
-                s = self.hold;
-            }
-            for x in &mut s {
-                if crush > 0.0 {
-                    *x = (*x * crush).round() / crush;
-                }
-                if shape > 0.0 {
-                    *x = (1.0 + shape) * *x / (1.0 + shape * x.abs());
-                }
-                if distort > 0.0 {
-                    *x = (*x * (1.0 + distort)).tanh() / (1.0 + distort).tanh();
-                }
-            }
-            left[i] = s[0] * level * self.gains[0];
-            right[i] = s[1] * level * self.gains[1];
-            check += left[i] + right[i];
         }
+        let amp = self.spec.amp;
+        let [g0, g1] = self.gains;
+        let shaping = self.spec.shaping;
+        if shaping == Shaping::default() {
+            for i in 0..n {
+                let e = env[i] * amp;
+                left[i] = x0[i] * e * g0;
+                right[i] = x1[i] * e * g1;
+            }
+        } else {
+            let Shaping { crush, coarse, shape, distort } = shaping;
+            for i in 0..n {
+                let mut s = [x0[i], x1[i]];
+                if coarse > 1 {
+                    if self.hold_count == 0 {
+                        self.hold = s;
+                    }
+                    self.hold_count = (self.hold_count + 1) % coarse;
+                    s = self.hold;
+                }
+                for x in &mut s {
+                    if crush > 0.0 {
+                        *x = (*x * crush).round() / crush;
+                    }
+                    if shape > 0.0 {
+                        *x = (1.0 + shape) * *x / (1.0 + shape * x.abs());
+                    }
+                    if distort > 0.0 {
+                        *x = (*x * (1.0 + distort)).tanh() / (1.0 + distort).tanh();
+                    }
+                }
+                let e = env[i] * amp;
+                left[i] = s[0] * e * g0;
+                right[i] = s[1] * e * g1;
+            }
+        }
+        let check: f32 = left.iter().chain(right.iter()).sum();
         self.age += n as u64;
         if !check.is_finite() {
             self.blew_up = true;
