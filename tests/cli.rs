@@ -49,3 +49,42 @@ fn bad_expressions_exit_non_zero_with_line_and_column() {
     assert!(!ok);
     assert!(err.contains("--to"), "{err}");
 }
+
+#[test]
+fn check_lists_tracks_and_reports_errors_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.rhai");
+    std::fs::write(&good, "setbpm(120);\nd1(s(\"bd*4\"));\ntrack(\"bass\", note(\"c2 eb2\").s(\"saw\"));\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rhaithm")).arg("check").arg(&good).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("2 track(s)") && text.contains("d1:") && text.contains("bass:"), "{text}");
+
+    let bad = dir.path().join("bad.rhai");
+    std::fs::write(&bad, "d1(s(\"bd*4\"));\nd2(s(\"hh [sn\"));\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rhaithm")).arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.rhai:2:"), "{err}");
+}
+
+#[test]
+fn render_writes_a_valid_wav_in_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("p.rhai");
+    std::fs::write(&patch, "setcps(1);\nd1(s(\"bd sn\"));\n").unwrap();
+    for (format, bits) in [("f32", 32), ("s24", 24), ("s16", 16)] {
+        let out = dir.path().join(format!("{format}.wav"));
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_rhaithm"))
+            .args(["render", "--cycles", "2", "--sample-rate", "44100", "--format", format, "-o"])
+            .arg(&out)
+            .arg(&patch)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let reader = hound::WavReader::open(&out).unwrap();
+        let spec = reader.spec();
+        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 44100, bits));
+        assert_eq!(reader.duration(), 88200);
+    }
+}
