@@ -189,8 +189,7 @@ fn cut_groups_stop_the_previous_voice() {
     let long = r#"setcps(0.5); d1(s("cr cr"))"#;
     let cut = r#"setcps(0.5); d1(s("cr cr").cut(1))"#;
     let (a, b) = (render_src(long, 2.0).channel(0), render_src(cut, 2.0).channel(0));
-    // Just before the second crash the first still rings, unless it was cut... it is
-    // cut only when the second starts, so compare just after.
+    // Just after the second crash starts, the first one's tail is gone when cut.
     let after = 48000 + 960..48000 + 4800;
     assert!(rms(&b[after.clone()]) < rms(&a[after]), "the cut removes the first crash's tail");
 }

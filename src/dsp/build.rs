@@ -3,7 +3,6 @@
 //! its fundsp units, filters, envelope and sends.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use fundsp::prelude32::*;
 
@@ -25,7 +24,7 @@ const ONE_SHOT_ADSR: [f64; 4] = [0.0, 0.0, 1.0, 0.01];
 /// The note that plays a sample at its own speed (Strudel's).
 const SAMPLE_BASE_NOTE: f64 = 36.0;
 /// The sound used when an event names none.
-const DEFAULT_SOUND: &str = "triangle";
+pub const DEFAULT_SOUND: &str = "triangle";
 
 /// Why an event could not become a voice.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -159,15 +158,13 @@ impl VoiceBuilder {
     pub fn set_instrument(&mut self, name: &str, graph: Graph) {
         self.instruments.insert(name.to_string(), graph);
     }
-
-    /// True if `name` is something this builder can play.
-    pub fn knows(&self, name: &str) -> bool {
-        self.instruments.contains_key(name)
-            || self.samples.has(name)
-            || super::drums::DRUMS.contains(&name)
-            || super::synth::SYNTHS.contains(&name)
-    }
 }
 
-/// Shared so a patch's instruments can be handed around cheaply.
-pub type Instruments = Arc<BTreeMap<String, Graph>>;
+/// True if `name` is a sound that can be played: one of the instruments, a sample bank,
+/// a drum synth or a built-in synth (the order [`VoiceBuilder::build`] looks in).
+pub fn is_known(name: &str, instruments: &BTreeMap<String, Graph>, samples: &SampleLibrary) -> bool {
+    instruments.contains_key(name)
+        || samples.has(name)
+        || super::drums::DRUMS.contains(&name)
+        || super::synth::SYNTHS.contains(&name)
+}

@@ -35,7 +35,7 @@ pub fn drum(name: &str, n: i64, sample_rate: f64, seed: u64) -> Option<Drum> {
     };
     let noise = move || noise().seed(seed);
     let metal = move |t: f32| busi::<U6, _, _>(move |i| square_hz(METAL[i as usize] * t * 1.7) * 0.16);
-    let (unit, seconds): (Box<dyn AudioUnit>, f32) = match name {
+    let (mut unit, seconds): (Box<dyn AudioUnit>, f32) = match name {
         "bd" => {
             let pitch = env(0.0, 0.11 * d) * (150.0 * t) + 47.0 * t;
             let body = (pitch >> sine().phase(0.25)) * env(0.0005, 0.5 * d);
@@ -86,7 +86,6 @@ pub fn drum(name: &str, n: i64, sample_rate: f64, seed: u64) -> Option<Drum> {
         }
         _ => return None,
     };
-    let mut unit = unit;
     unit.set_sample_rate(sample_rate);
     unit.reset();
     Some(Drum { unit, seconds: seconds as f64 + 0.005 })

@@ -265,8 +265,8 @@ impl Graph {
             }
             _ => g,
         };
-        let (a, b) = (widen(a, b.outputs), widen(b.clone(), 0));
-        let b = widen(b, a.outputs);
+        let (wa, wb) = (a.outputs, b.outputs);
+        let (a, b) = (widen(a, wb), widen(b, wa));
         if a.outputs != b.outputs {
             let sym = match op {
                 Arith::Add => "+",

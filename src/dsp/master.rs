@@ -21,7 +21,6 @@ pub struct MasterCounts {
 }
 
 /// The master bus processor.
-#[allow(clippy::needless_range_loop)] // per-channel state is indexed alongside the frame
 pub struct Master {
     x1: [f32; 2],
     y1: [f32; 2],

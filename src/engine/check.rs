@@ -4,10 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::dsp::drums::DRUMS;
+use crate::dsp::build::{DEFAULT_SOUND, is_known};
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
-use crate::dsp::synth::SYNTHS;
 use crate::patch::Patch;
 use crate::pattern::Rational;
 use crate::script::ScriptError;
@@ -40,12 +39,8 @@ pub fn check(patch: &Patch, samples: &SampleLibrary) -> Report {
             let p = Params::from_value(&hap.value, |k| {
                 unknown_controls.insert(k.to_string());
             });
-            let name = p.sound().unwrap_or("triangle").to_string();
-            let known = patch.instruments.contains_key(&name)
-                || samples.has(&name)
-                || DRUMS.contains(&name.as_str())
-                || SYNTHS.contains(&name.as_str());
-            if !known {
+            let name = p.sound().unwrap_or(DEFAULT_SOUND).to_string();
+            if !is_known(&name, &patch.instruments, samples) {
                 unknown_sounds.insert(name.clone());
             }
             sounds.insert(name);

@@ -44,7 +44,7 @@ impl Clock {
         self.anchor_cycle + Rational::new((num / g) as i64, (den / g) as i64)
     }
 
-    /// The frame nearest a cycle position (never before the anchor... or zero).
+    /// The frame nearest a cycle position (clamped at frame 0).
     pub fn frame_at(&self, cycle: Rational) -> u64 {
         let d = cycle - self.anchor_cycle;
         let num = d.numer() as i128 * self.cps.denom() as i128 * self.sample_rate as i128;

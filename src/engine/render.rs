@@ -86,17 +86,20 @@ pub fn render(
     fundsp::denormal::prevent_denormals();
     while frame < frames {
         let end = (frame + CHUNK).min(frames);
-        for voice in scheduler.schedule(frame, end) {
-            let mut voice = voice;
-            // Offline there is no deadline: if the queue is full, mix until it has room.
+        // Frames of this chunk already mixed.
+        let mut mixed = frame;
+        for mut voice in scheduler.schedule(frame, end) {
+            // Offline there is no deadline: if the queue is full, mix up to this voice's
+            // start (at least one frame), which admits the voices waiting before it.
             while let Err(v) = handle.send(voice) {
                 voice = v;
+                let upto = voice.start().max(mixed + 1).min(end);
+                mixer.process(&mut out[2 * mixed as usize..2 * upto as usize]);
                 handle.collect();
-                let mut spare = [0.0f32; 0];
-                mixer.process(&mut spare);
+                mixed = upto;
             }
         }
-        mixer.process(&mut out[2 * frame as usize..2 * end as usize]);
+        mixer.process(&mut out[2 * mixed as usize..2 * end as usize]);
         handle.collect();
         frame = end;
         progress(frame as f64 / frames.max(1) as f64);

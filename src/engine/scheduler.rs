@@ -81,7 +81,6 @@ impl Scheduler {
         if end <= begin {
             return Vec::new();
         }
-        let sr = self.clock.sample_rate() as f64;
         let cps = self.clock.cps();
         let mut voices = Vec::new();
         let tracks = std::mem::take(&mut self.tracks);
@@ -125,7 +124,6 @@ impl Scheduler {
             }
         }
         self.tracks = tracks;
-        let _ = sr;
         voices.sort_by_key(|v| v.start());
         voices
     }
