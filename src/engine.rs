@@ -4,9 +4,11 @@
 
 pub mod check;
 pub mod clock;
+pub mod live;
 pub mod render;
 pub mod scheduler;
 
 pub use clock::Clock;
+pub use live::Live;
 pub use render::{Length, Rendered, SampleFormat, render, write_wav};
 pub use scheduler::Scheduler;

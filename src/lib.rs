@@ -10,9 +10,12 @@
 
 #![warn(missing_docs)]
 
+pub mod audio;
 pub mod dsp;
 pub mod engine;
 pub mod patch;
 pub mod pattern;
 pub mod query;
 pub mod script;
+pub mod session;
+pub mod watch;

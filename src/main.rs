@@ -1,14 +1,19 @@
 //! The `rhaithm` command line: parses arguments and calls the library.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use rhaithm::audio::DeviceOptions;
 use rhaithm::dsp::samples::{SampleLibrary, default_folder};
 use rhaithm::engine::{Length, SampleFormat};
-use rhaithm::patch::Patch;
+use rhaithm::patch::{Patch, Quantize};
 use rhaithm::pattern::Rational;
+use rhaithm::session::{self, Event, OutputKind, PlayOptions};
 
 #[derive(Parser)]
 #[command(name = "rhaithm", version, about = "Live-coding music with Rhai patterns")]
@@ -53,6 +58,57 @@ enum Command {
         #[arg(long = "samples", value_name = "DIR")]
         samples: Vec<PathBuf>,
     },
+    /// Play patch files live: every save is compiled and crossfaded in, in time.
+    ///
+    /// With no file, writes a commented starter patch (start.rhai) into the current
+    /// folder (or plays it, if it is already there).
+    Play {
+        /// Patch files; each keeps its own tracks.
+        files: Vec<PathBuf>,
+        /// Where the sound goes: an audio device, or nowhere at the same pace.
+        #[arg(long, value_enum, default_value_t = OutputArg::Device)]
+        output: OutputArg,
+        /// Output device: part of its name or its id (see `rhaithm devices`).
+        #[arg(long)]
+        device: Option<String>,
+        /// Frames per audio buffer.
+        #[arg(long)]
+        buffer: Option<u32>,
+        /// Sample rate in Hz (default: the device's own).
+        #[arg(long)]
+        sample_rate: Option<u32>,
+        /// Crossfade between versions, in milliseconds.
+        #[arg(long, default_value_t = 50.0)]
+        fade: f64,
+        /// When a new version takes over (a script's own quantize() wins).
+        #[arg(long, value_enum)]
+        quantize: Option<QuantizeArg>,
+        /// Also write what is played to this WAV file (32-bit float).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Log lines only, no status line (automatic when stdout is not a terminal).
+        #[arg(long)]
+        headless: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Scheduling headroom past one buffer, in milliseconds.
+        #[arg(long, default_value_t = 5.0)]
+        lookahead: f64,
+        /// A folder of sample banks; may be repeated.
+        #[arg(long = "samples", value_name = "DIR")]
+        samples: Vec<PathBuf>,
+    },
+    /// Write a commented starter patch, then play it.
+    New {
+        /// The new file's name (".rhai" is added if it has no extension).
+        name: PathBuf,
+        /// Write the file but do not play it.
+        #[arg(long)]
+        no_play: bool,
+    },
+    /// List the audio output devices.
+    Devices,
     /// Compile a patch and list its tracks, or report its errors.
     Check {
         /// The patch file.
@@ -61,6 +117,21 @@ enum Command {
         #[arg(long = "samples", value_name = "DIR")]
         samples: Vec<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputArg {
+    /// The audio device (cpal).
+    Device,
+    /// No sound, real-time pace.
+    Null,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QuantizeArg {
+    None,
+    Cycle,
+    Bar,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -88,8 +159,101 @@ fn main() -> ExitCode {
     }
 }
 
+/// Plays until Ctrl-C, SIGTERM or the duration; a second Ctrl-C quits at once.
+fn play(opts: PlayOptions, headless: bool) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone()).context("installing signal handlers")?;
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
+    let headless = headless || !std::io::stdout().is_terminal();
+    let mut out = std::io::stdout();
+    let mut status_shown = false;
+    session::play(opts, stop, |event| {
+        let line = event.to_string();
+        // Writing to a closed pipe must not kill the music.
+        let _ = match (event, headless) {
+            (Event::Status { .. }, true) => Ok(()),
+            (Event::Status { .. }, false) => {
+                status_shown = true;
+                write!(out, "\r\x1b[2K{line}").and_then(|_| out.flush())
+            }
+            (_, _) => {
+                let clear = if std::mem::take(&mut status_shown) { "\r\x1b[2K" } else { "" };
+                writeln!(out, "{clear}{line}").and_then(|_| out.flush())
+            }
+        };
+    })
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Play {
+            files,
+            output,
+            device,
+            buffer,
+            sample_rate,
+            fade,
+            quantize,
+            record,
+            headless,
+            duration,
+            lookahead,
+            samples,
+        } => {
+            let files = if files.is_empty() {
+                let path = PathBuf::from(session::STARTER_FILE);
+                if path.exists() {
+                    println!("playing your {} (edit it and save to hear the change)", path.display());
+                } else {
+                    let path = session::write_starter(&path)?;
+                    println!(
+                        "wrote a starter patch to {}: open it in your editor, change something, save",
+                        path.display()
+                    );
+                }
+                vec![path]
+            } else {
+                files
+            };
+            let mut opts = PlayOptions::new(files);
+            opts.output = match output {
+                OutputArg::Device => OutputKind::Device,
+                OutputArg::Null => OutputKind::Null,
+            };
+            opts.device = DeviceOptions { device, buffer, sample_rate };
+            opts.fade = fade / 1000.0;
+            opts.quantize = quantize.map(|q| match q {
+                QuantizeArg::None => Quantize::None,
+                QuantizeArg::Cycle => Quantize::Cycle,
+                QuantizeArg::Bar => Quantize::Bar,
+            });
+            opts.record = record;
+            opts.duration = duration;
+            opts.lookahead = lookahead / 1000.0;
+            opts.samples = sample_library(&samples);
+            play(opts, headless)?;
+        }
+        Command::New { name, no_play } => {
+            let path = session::write_starter(&name)?;
+            println!("wrote a starter patch to {}: open it in your editor, change something, save", path.display());
+            if !no_play {
+                let mut opts = PlayOptions::new(vec![path]);
+                opts.samples = sample_library(&[]);
+                play(opts, false)?;
+            }
+        }
+        Command::Devices => {
+            let lines = rhaithm::audio::list_devices()?;
+            if lines.is_empty() {
+                println!("no audio output devices ({})", session::NO_DEVICE_HINT);
+            }
+            for line in lines {
+                println!("{line}");
+            }
+        }
         Command::Query { from, to, expr } => {
             let engine = rhaithm::script::ScriptEngine::new(&expr, None);
             let pattern = engine.eval_pattern().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -102,7 +266,6 @@ fn run(cli: Cli) -> Result<()> {
                 out.push_str(&line);
                 out.push('\n');
             }
-            use std::io::Write;
             std::io::stdout().write_all(out.as_bytes()).context("writing to stdout")?;
         }
         Command::Render { patch, cycles, seconds, output, sample_rate, format, samples } => {

@@ -37,3 +37,63 @@ fn the_mixer_renders_without_allocating() {
     assert!(stats.started.load(Relaxed) > 100, "{}", stats.started.load(Relaxed));
     assert_eq!(stats.leaked.load(Relaxed), 0);
 }
+
+/// The real engine (control-side `Live`, audio-side `AudioCallback` with the recorder's
+/// queue attached) goes through hundreds of version swaps, crossfades included, and the
+/// callback never allocates or frees.
+#[test]
+fn hundreds_of_swaps_without_allocating() {
+    use rhaithm::audio::{AudioCallback, AudioStatus, Recorder};
+    use rhaithm::engine::Live;
+    use rhaithm::patch::Quantize;
+
+    let versions: Vec<Patch> = [
+        r#"setcps(0.6); d1(s("bd*4, hh*8")); d2(note("c3 e3").s("saw").lpf(900).legato(1));"#,
+        r#"setcps(0.6); d1(s("bd*4, hh*8")); d2(note("c3 g3").s("supersaw").lpf(1200).legato(1));"#,
+        r#"setcps(0.7); d1(s("bd(3,8), cp")); d2(note("[c3,e3,g3]").s("sine").attack(0.2));
+           instrument("pad", |f| saw(f) >> lowpass(800, 0.5) * 0.2); d3(note("c2").s("pad"));"#,
+        r#"setcps(0.7); instrument("pad", |f| square(f) >> lowpass(600, 0.5) * 0.2);
+           d3(note("c2 eb2").s("pad").room(0.4)); d4(s("white").gain(0.05).cut(1));"#,
+        r#"hush();"#,
+    ]
+    .iter()
+    .map(|s| Patch::compile(s, None).unwrap())
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (recorder, producer) = Recorder::start(&dir.path().join("take.wav"), 48000).unwrap();
+    let (handle, mixer) = mixer(MixerConfig::new(48000.0));
+    let mut scheduler = Scheduler::empty(48000, SampleLibrary::default());
+    scheduler.add_layer("a", &versions[0], 0);
+    scheduler.add_layer("b", &versions[2], 0);
+    let mut live = Live::new(scheduler, handle, 256 + 240);
+    let mut callback = AudioCallback::new(mixer, Some(producer), AudioStatus::new());
+    let mut out = vec![0.0f32; 2 * 256];
+    let (mut swaps, mut faded, mut started) = (0, 0, 0);
+    for block in 0..6000u64 {
+        for s in live.tick(callback.frame()) {
+            swaps += 1;
+            faded += s.faded;
+            started += s.started;
+        }
+        if block.is_multiple_of(13) {
+            let v = (block / 13) as usize;
+            let q = if v.is_multiple_of(7) { Quantize::Cycle } else { Quantize::None };
+            live.reload(v % 2, versions[(v * 3) % versions.len()].clone(), q);
+        }
+        assert_no_alloc(|| callback.render(&mut out, 2));
+        // Let the recorder's writer keep up, as it does in real time.
+        if block.is_multiple_of(64) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    drop(callback);
+    recorder.finish().unwrap();
+    assert!(swaps >= 300, "only {swaps} swaps");
+    let stats = live.handle().stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(stats.started.load(Relaxed) > 500, "{} voices started", stats.started.load(Relaxed));
+    assert!(faded > 100 && started > 100, "{faded} notes faded out, {started} faded in");
+    assert_eq!(stats.leaked.load(Relaxed), 0);
+    assert_eq!(stats.late.load(Relaxed), 0);
+    assert_eq!(stats.commands_dropped.load(Relaxed), 0);
+}

@@ -94,6 +94,7 @@ impl VoiceBuilder {
         } else {
             return Err(BuildError::UnknownSound(name.to_string()));
         };
+        let held = length == u64::MAX;
         let channels = match &source {
             Source::Unit(u) => u.outputs(),
             Source::Sample(s) => s.channels(),
@@ -151,6 +152,7 @@ impl VoiceBuilder {
             orbit: Ord::max(p.orbit.unwrap_or(0), 0) as usize,
             cut: p.cut,
             orbit_settings,
+            held,
         }))
     }
 

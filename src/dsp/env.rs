@@ -162,6 +162,25 @@ impl Adsr {
         }
     }
 
+    /// Moves `frames` ahead without producing output, as if those levels had been used.
+    /// Attack and decay are stepped (they are short); a sustain is jumped over.
+    pub fn skip(&mut self, frames: u64) {
+        let end = self.t + frames;
+        while self.t < end {
+            let until_gate = match self.gate {
+                Some(g) if !matches!(self.stage, Stage::Release | Stage::Done) => g.saturating_sub(self.t),
+                _ => u64::MAX,
+            };
+            match self.stage {
+                Stage::Sustain if until_gate > 0 => self.t += Ord::min(end - self.t, until_gate),
+                Stage::Done => self.t = end,
+                _ => {
+                    self.tick();
+                }
+            }
+        }
+    }
+
     /// Fills `out` with the next levels. Runs of a single stage are computed in tight
     /// loops; stage changes go through [`Adsr::tick`].
     pub fn fill(&mut self, out: &mut [f32]) {
@@ -299,6 +318,21 @@ mod tests {
             assert!((levels[t] as f64 - want).abs() < 1e-4, "t={t}: {} vs {want}", levels[t]);
         }
         assert!(env.done());
+    }
+
+    #[test]
+    fn skip_matches_ticking() {
+        for frames in [0u64, 10, 47, 480, 2000, 5000, 9000] {
+            let mut a = Adsr::new(48000.0, 0.002, 0.03, 0.5, 0.05, Some(4800));
+            let mut b = a.clone();
+            for _ in 0..frames {
+                a.tick();
+            }
+            b.skip(frames);
+            for _ in 0..3000 {
+                assert!((a.tick() - b.tick()).abs() < 1e-6, "after skipping {frames}");
+            }
+        }
     }
 
     #[test]

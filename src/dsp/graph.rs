@@ -68,7 +68,7 @@ pub enum Arith {
 }
 
 /// One node of a graph description.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Node {
     /// A constant signal.
     Const(f32),
@@ -122,6 +122,13 @@ pub struct Graph {
     node: Arc<Node>,
     inputs: usize,
     outputs: usize,
+}
+
+impl PartialEq for Graph {
+    fn eq(&self, other: &Graph) -> bool {
+        Arc::ptr_eq(&self.node, &other.node)
+            || (self.inputs == other.inputs && self.outputs == other.outputs && self.node == other.node)
+    }
 }
 
 impl fmt::Debug for Graph {

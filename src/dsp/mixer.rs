@@ -16,6 +16,23 @@ use super::master::Master;
 use super::orbit::Orbit;
 use super::voice::{BLOCK, Voice};
 
+/// A message from the control side, applied at the start of the next block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Fade the voice numbered `id` out over `frames`, from the absolute frame `at`.
+    Fade {
+        /// The voice.
+        id: u64,
+        /// First frame of the fade.
+        at: u64,
+        /// Length of the fade.
+        frames: u32,
+    },
+}
+
+/// Fades waiting for their voice to arrive from the queue.
+const PENDING_FADES: usize = 256;
+
 /// Capacities, set up front.
 #[derive(Clone, Copy, Debug)]
 pub struct MixerConfig {
@@ -59,6 +76,8 @@ pub struct MixerStats {
     pub leaked: AtomicU64,
     /// Peak output level (f32 bits), reset by whoever reads it.
     pub peak: AtomicU32,
+    /// Commands that could not be kept (too many fades waiting for their voices).
+    pub commands_dropped: AtomicU64,
 }
 
 impl MixerStats {
@@ -71,10 +90,13 @@ impl MixerStats {
 /// The control side.
 pub struct MixerHandle {
     voices: Producer<Box<Voice>>,
+    commands: Producer<Command>,
     finished: Consumer<Box<Voice>>,
     stats: Arc<MixerStats>,
     /// Voices that could not be queued because the queue was full.
     pub queue_full: u64,
+    /// Commands that could not be queued because the queue was full.
+    pub commands_full: u64,
 }
 
 impl MixerHandle {
@@ -85,6 +107,15 @@ impl MixerHandle {
             self.queue_full += 1;
             v
         })
+    }
+
+    /// Queues a command; false (and counted) if the queue is full.
+    pub fn command(&mut self, command: Command) -> bool {
+        let ok = self.commands.push(command).is_ok();
+        if !ok {
+            self.commands_full += 1;
+        }
+        ok
     }
 
     /// Room left in the queue.
@@ -111,6 +142,8 @@ impl MixerHandle {
 /// The audio side.
 pub struct Mixer {
     incoming: Consumer<Box<Voice>>,
+    commands: Consumer<Command>,
+    pending_fades: Vec<(u64, u64, u32)>,
     finished: Producer<Box<Voice>>,
     // Boxed so that taking a voice in or out moves a pointer, not the voice.
     #[allow(clippy::vec_box)]
@@ -129,10 +162,14 @@ pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
     let (vp, vc) = RingBuffer::new(config.queue);
     // Every voice can come back even if the control side is slow to collect.
     let (fp, fc) = RingBuffer::new(config.queue + config.max_voices);
+    let (cp, cc) = RingBuffer::new(config.queue);
     let stats = Arc::new(MixerStats::default());
-    let handle = MixerHandle { voices: vp, finished: fc, stats: stats.clone(), queue_full: 0 };
+    let handle =
+        MixerHandle { voices: vp, commands: cp, finished: fc, stats: stats.clone(), queue_full: 0, commands_full: 0 };
     let mixer = Mixer {
         incoming: vc,
+        commands: cc,
+        pending_fades: Vec::with_capacity(PENDING_FADES),
         finished: fp,
         voices: Vec::with_capacity(config.max_voices),
         max_voices: config.max_voices,
@@ -181,12 +218,35 @@ impl Mixer {
         }
     }
 
+    fn run_commands(&mut self) {
+        while let Ok(command) = self.commands.pop() {
+            match command {
+                Command::Fade { id, at, frames } => {
+                    if let Some(v) = self.voices.iter_mut().find(|v| v.id() == id) {
+                        v.stop_at(at, frames);
+                    } else if self.pending_fades.len() < self.pending_fades.capacity() {
+                        self.pending_fades.push((id, at, frames));
+                    } else {
+                        self.stats.commands_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        // A fade whose voice never came (it had already finished) is forgotten.
+        let now = self.frame;
+        self.pending_fades.retain(|&(_, at, frames)| at + frames as u64 >= now);
+    }
+
     fn admit(&mut self, end: u64) {
         while let Ok(voice) = self.incoming.peek() {
             if voice.start() >= end {
                 break;
             }
-            let Ok(voice) = self.incoming.pop() else { break };
+            let Ok(mut voice) = self.incoming.pop() else { break };
+            if let Some(i) = self.pending_fades.iter().position(|f| f.0 == voice.id() && voice.id() != 0) {
+                let (_, at, frames) = self.pending_fades.swap_remove(i);
+                voice.stop_at(at, frames);
+            }
             if voice.start() < self.frame {
                 self.stats.late.fetch_add(1, Ordering::Relaxed);
             }
@@ -214,6 +274,7 @@ impl Mixer {
 
     fn block(&mut self, n: usize, out: &mut [f32]) {
         let end = self.frame + n as u64;
+        self.run_commands();
         self.admit(end);
         let orbit_count = self.orbits.len();
         let mut i = 0;

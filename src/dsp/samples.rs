@@ -106,12 +106,12 @@ pub fn default_folder() -> Option<PathBuf> {
 }
 
 /// Every bank found in a set of folders; samples are decoded on first use and kept.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SampleLibrary {
     banks: BTreeMap<String, Bank>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Bank {
     files: Vec<PathBuf>,
     loaded: Vec<Option<Arc<Sample>>>,

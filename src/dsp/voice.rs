@@ -74,6 +74,9 @@ pub struct VoiceSpec {
     pub cut: Option<i64>,
     /// Orbit settings it brings.
     pub orbit_settings: OrbitSettings,
+    /// True for a held note (a synth or an instrument, which sounds for as long as its
+    /// event lasts); false for a one-shot (a drum or a sample), which plays to its end.
+    pub held: bool,
 }
 
 /// A voice ready to render.
@@ -85,8 +88,13 @@ pub struct Voice {
     tmp: [F32x; 2 * SIMD_LEN],
     hold: [f32; 2],
     hold_count: u32,
+    id: u64,
     fade: f32,
     fade_step: f32,
+    /// Age (frames) at which the fade-out begins; `u64::MAX` = not fading.
+    fade_from: u64,
+    fade_in: f32,
+    fade_in_step: f32,
     age: u64,
     blew_up: bool,
     done: bool,
@@ -115,8 +123,12 @@ impl Voice {
             tmp: [F32x::ZERO; 2 * SIMD_LEN],
             hold: [0.0; 2],
             hold_count: 0,
+            id: 0,
             fade: 1.0,
             fade_step: 0.0,
+            fade_from: u64::MAX,
+            fade_in: 1.0,
+            fade_in_step: 0.0,
             age: 0,
             blew_up: false,
             done: false,
@@ -158,11 +170,49 @@ impl Voice {
         self.blew_up
     }
 
-    /// Fades it out over `frames` (a cut group, a voice stolen).
+    /// Its identity, as the scheduler numbered it (0 if it did not).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Numbers it (control side), so that it can be faded out later by id.
+    pub fn set_id(&mut self, id: u64) {
+        self.id = id;
+    }
+
+    /// True for a held note (synth or instrument), false for a one-shot.
+    pub fn held(&self) -> bool {
+        self.spec.held
+    }
+
+    /// Fades it out over `frames`, starting now (a cut group).
     pub fn stop(&mut self, frames: u32) {
-        if self.fade_step == 0.0 {
+        self.stop_at(self.spec.start + self.age, frames);
+    }
+
+    /// Fades it out over `frames`, starting at the absolute frame `at` (a crossfade to a
+    /// new version of the patch). An earlier fade that is already running wins.
+    pub fn stop_at(&mut self, at: u64, frames: u32) {
+        let from = at.saturating_sub(self.spec.start);
+        if self.fade_step == 0.0 || from < self.fade_from {
             self.fade_step = 1.0 / Ord::max(frames, 1) as f32;
+            self.fade_from = from;
         }
+    }
+
+    /// Starts it silent and fades it in over `frames` (control side, before sending).
+    pub fn fade_in(&mut self, frames: u32) {
+        if frames > 0 {
+            self.fade_in = 0.0;
+            self.fade_in_step = 1.0 / frames as f32;
+        }
+    }
+
+    /// Starts it `frames` into its note (control side, before sending): the envelope
+    /// and the note's length continue from there, as if it had started that much earlier.
+    pub fn skip(&mut self, frames: u64) {
+        self.spec.env.skip(frames);
+        self.spec.length = self.spec.length.saturating_sub(frames);
     }
 
     /// Renders the next `left.len()` (at most [`BLOCK`]) frames into `left` and `right`,
@@ -199,10 +249,20 @@ impl Voice {
         let mut env = [0.0f32; BLOCK];
         let env = &mut env[..n];
         self.spec.env.fill(env);
-        if self.fade_step > 0.0 {
+        if self.fade_in_step > 0.0 {
             for e in env.iter_mut() {
-                *e *= self.fade;
+                self.fade_in = (self.fade_in + self.fade_in_step).min(1.0);
+                *e *= self.fade_in;
+            }
+            if self.fade_in >= 1.0 {
+                self.fade_in_step = 0.0;
+            }
+        }
+        if self.fade_step > 0.0 {
+            let skip = Ord::min(self.fade_from.saturating_sub(self.age), n as u64) as usize;
+            for e in env[skip..].iter_mut() {
                 self.fade = (self.fade - self.fade_step).max(0.0);
+                *e *= self.fade;
             }
         }
         let amp = self.spec.amp;

@@ -1,28 +1,96 @@
-//! Turns a patch's patterns into voices at exact frames (control side).
+//! Turns patches' patterns into voices at exact frames (control side), and swaps new
+//! versions of a patch in at a chosen frame.
 //!
-//! `schedule(from, to)` queries every track for the cycles between two frames, keeps the
-//! events that start there, and builds one voice for each, in order of start frame.
+//! The scheduler plays one or more *layers* (one per patch file), all on one clock.
+//! `schedule(from, to)` queries every track of every layer for the cycles between two
+//! frames, keeps the events that start there, and builds one voice for each, numbered
+//! and in order of start frame.
+//!
+//! A new version of a layer is *staged* for a frame and applied when scheduling reaches
+//! it. At that frame:
+//! - one-shots (drums, samples) already sounding ring out untouched;
+//! - held notes (synths, instruments) whose event is still open are compared with the
+//!   new version: a note the new version also plays, identically, keeps sounding (a
+//!   save that changes something else restarts nothing); any other is faded out over
+//!   the crossfade time, and the new version's held notes that are open at that frame
+//!   start there, fading in, with their envelopes already as far along as the note is;
+//! - the clock takes the new tempo without moving the cycle position.
+//!
 //! Problems (an unknown sound, an unknown control, a sample that cannot be read, a
 //! window with too many events) become warnings, each reported once.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use super::clock::Clock;
+use crate::dsp::mixer::Command;
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
-use crate::dsp::{BuildError, Voice, VoiceBuilder};
-use crate::patch::{Patch, Track};
-use crate::pattern::Rational;
+use crate::dsp::{BuildError, Graph, Voice, VoiceBuilder};
+use crate::patch::{Patch, Quantize, Track};
+use crate::pattern::{Hap, Rational, Value};
 
 /// Most events one track may start in one scheduling window.
 pub const MAX_EVENTS_PER_WINDOW: usize = 4096;
 
-/// The control side of playback: clock, tracks and the voice builder.
+/// Cycles in a bar, for `quantize("bar")`.
+pub const CYCLES_PER_BAR: i64 = 4;
+
+/// Index of a layer (one patch file).
+pub type LayerId = usize;
+
+struct Layer {
+    name: String,
+    tracks: Vec<Track>,
+    instruments: BTreeMap<String, Graph>,
+    pending: Option<(u64, Patch)>,
+}
+
+/// A held note whose event may still be open.
+struct Sounding {
+    id: u64,
+    layer: LayerId,
+    track: String,
+    whole: (Rational, Rational),
+    value: Value,
+    instrument: Option<Graph>,
+    gate_end: u64,
+}
+
+/// A version swap that has been applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Swap {
+    /// The layer.
+    pub layer: LayerId,
+    /// The frame it took effect at (the first crossfaded frame).
+    pub frame: u64,
+    /// Held notes faded out.
+    pub faded: usize,
+    /// Held notes kept because the new version plays them identically.
+    pub kept: usize,
+    /// Held notes of the new version started mid-note, fading in.
+    pub started: usize,
+}
+
+/// What one call to [`Scheduler::schedule_into`] produced.
+#[derive(Default)]
+pub struct Batch {
+    /// New voices in order of start frame.
+    pub voices: Vec<Box<Voice>>,
+    /// Fades for voices already sent.
+    pub commands: Vec<Command>,
+    /// Swaps applied.
+    pub swaps: Vec<Swap>,
+}
+
+/// The control side of playback: clock, layers of tracks and the voice builder.
 pub struct Scheduler {
     clock: Clock,
-    tracks: Vec<Track>,
+    layers: Vec<Layer>,
     builder: VoiceBuilder,
+    fade: u32,
+    next_id: u64,
+    sounding: Vec<Sounding>,
     warned: BTreeSet<String>,
     warnings: Vec<String>,
 }
@@ -33,25 +101,69 @@ fn seed(track: &str, onset: Rational, index: usize) -> u64 {
     h.finish()
 }
 
+/// Default crossfade between versions, in seconds.
+pub const DEFAULT_FADE: f64 = 0.05;
+
 impl Scheduler {
-    /// A scheduler for a patch at a sample rate, with sample banks.
-    pub fn new(patch: &Patch, sample_rate: u32, samples: SampleLibrary) -> Scheduler {
-        let mut builder = VoiceBuilder::new(sample_rate as f64, samples);
-        builder.instruments = patch.instruments.clone();
+    /// A scheduler with no layers yet, at the default tempo.
+    pub fn empty(sample_rate: u32, samples: SampleLibrary) -> Scheduler {
         Scheduler {
-            clock: Clock::new(sample_rate, patch.cps_or_default()),
-            tracks: patch.tracks.clone(),
-            builder,
+            clock: Clock::new(sample_rate, crate::patch::DEFAULT_CPS),
+            layers: Vec::new(),
+            builder: VoiceBuilder::new(sample_rate as f64, samples),
+            fade: (DEFAULT_FADE * sample_rate as f64).round() as u32,
+            next_id: 1,
+            sounding: Vec::new(),
             warned: BTreeSet::new(),
             warnings: Vec::new(),
         }
     }
 
-    /// Swaps in a new version of the patch from `frame` on (tempo, tracks, instruments).
-    pub fn replace(&mut self, patch: &Patch, frame: u64) {
-        self.clock.set_cps(frame, patch.cps_or_default());
-        self.tracks = patch.tracks.clone();
-        self.builder.instruments = patch.instruments.clone();
+    /// A scheduler playing one patch from frame 0.
+    pub fn new(patch: &Patch, sample_rate: u32, samples: SampleLibrary) -> Scheduler {
+        let mut s = Scheduler::empty(sample_rate, samples);
+        s.add_layer("main", patch, 0);
+        s
+    }
+
+    /// Sets the crossfade between versions, in frames.
+    pub fn set_fade(&mut self, frames: u32) {
+        self.fade = frames;
+    }
+
+    /// Adds a layer that plays from `frame` on; its tempo, if it sets one, becomes the
+    /// tempo from there.
+    pub fn add_layer(&mut self, name: &str, patch: &Patch, frame: u64) -> LayerId {
+        if let Some(cps) = patch.cps {
+            self.clock.set_cps(frame, cps);
+        }
+        self.layers.push(Layer {
+            name: name.to_string(),
+            tracks: patch.tracks.clone(),
+            instruments: patch.instruments.clone(),
+            pending: None,
+        });
+        self.layers.len() - 1
+    }
+
+    /// Stages a new version of a layer to take over at `frame` (or as soon as scheduling
+    /// gets there, if it already has). A later staging replaces an earlier one.
+    pub fn stage(&mut self, layer: LayerId, patch: Patch, frame: u64) {
+        self.layers[layer].pending = Some((frame, patch));
+    }
+
+    /// The frame a swap asked for at `from` happens at, for a quantisation: `from`
+    /// itself, or the start of the next cycle or bar.
+    pub fn swap_frame(&self, from: u64, quantize: Quantize) -> u64 {
+        let unit = match quantize {
+            Quantize::None => return from,
+            Quantize::Cycle => 1,
+            Quantize::Bar => CYCLES_PER_BAR,
+        };
+        let c = self.clock.cycle_at(from);
+        let k = c.ceil().floor_i64();
+        let k = (k + unit - 1).div_euclid(unit) * unit;
+        self.clock.frame_at(Rational::int(k)).max(from)
     }
 
     /// The clock.
@@ -59,9 +171,14 @@ impl Scheduler {
         &self.clock
     }
 
-    /// Names of the tracks.
+    /// The layers' names.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.layers.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// Names of the tracks of every layer.
     pub fn track_names(&self) -> Vec<String> {
-        self.tracks.iter().map(|t| t.name.clone()).collect()
+        self.layers.iter().flat_map(|l| l.tracks.iter().map(|t| t.name.clone())).collect()
     }
 
     /// New warnings since the last call.
@@ -75,56 +192,207 @@ impl Scheduler {
         }
     }
 
-    /// Builds the voices of every event starting in frames `[from, to)`, in start order.
+    /// Builds the voices of every event starting in frames `[from, to)`, in start order
+    /// (applying any staged swap on the way; fades for earlier voices are dropped, which
+    /// suits offline use).
     pub fn schedule(&mut self, from: u64, to: u64) -> Vec<Box<Voice>> {
+        let mut batch = Batch::default();
+        self.schedule_into(from, to, &mut batch);
+        batch.voices
+    }
+
+    /// Schedules frames `[from, to)`, applying staged swaps at their frames, into `batch`.
+    pub fn schedule_into(&mut self, from: u64, to: u64, batch: &mut Batch) {
+        let mut t = from;
+        while t < to {
+            let next = self.layers.iter().filter_map(|l| l.pending.as_ref().map(|p| p.0.max(t))).min();
+            let until = next.map_or(to, |n| n.min(to));
+            if until > t {
+                self.window(t, until, batch);
+            }
+            if next == Some(until) {
+                for layer in 0..self.layers.len() {
+                    if self.layers[layer].pending.as_ref().is_some_and(|p| p.0 <= until) {
+                        let (_, patch) = self.layers[layer].pending.take().expect("pending");
+                        self.swap(layer, patch, until, batch);
+                    }
+                }
+            }
+            t = until;
+        }
+    }
+
+    fn voice_for(
+        &mut self,
+        layer: LayerId,
+        track: &str,
+        hap: &Hap<Value>,
+        whole: (Rational, Rational),
+        index: usize,
+        start: u64,
+    ) -> Option<Box<Voice>> {
+        let cps = self.clock.cps();
+        let mut unknown = Vec::new();
+        let mut params = Params::from_value(&hap.value, |k| unknown.push(k.to_string()));
+        for key in unknown {
+            self.warn(format!("control:{key}"), format!("control \"{key}\" is not supported and is ignored"));
+        }
+        params.duration = (whole.1 - whole.0).to_f64() / cps;
+        let layer_name = &self.layers[layer].name;
+        match self.builder.build(&params, start, seed(track, whole.0, index)) {
+            Ok(mut v) => {
+                v.set_id(self.next_id);
+                self.next_id += 1;
+                Some(v)
+            }
+            Err(BuildError::UnknownSound(name)) => {
+                let message = format!(
+                    "{layer_name}: track {track}: no sound called \"{name}\" (not an instrument, sample bank, drum or synth)"
+                );
+                self.warn(format!("sound:{name}"), message);
+                None
+            }
+            Err(e @ BuildError::Sample(_)) => {
+                self.warn(format!("sample:{e}"), e.to_string());
+                None
+            }
+        }
+    }
+
+    fn remember(&mut self, layer: LayerId, track: &str, voice: &Voice, hap: &Hap<Value>, whole: (Rational, Rational)) {
+        if !voice.held() {
+            return;
+        }
+        let instrument =
+            Params::from_value(&hap.value, |_| {}).sound().and_then(|s| self.layers[layer].instruments.get(s).cloned());
+        self.sounding.push(Sounding {
+            id: voice.id(),
+            layer,
+            track: track.to_string(),
+            whole,
+            value: hap.value.clone(),
+            instrument,
+            gate_end: self.clock.frame_at(whole.1),
+        });
+    }
+
+    fn window(&mut self, from: u64, to: u64, batch: &mut Batch) {
         let (begin, end) = (self.clock.cycle_at(from), self.clock.cycle_at(to));
         if end <= begin {
-            return Vec::new();
+            return;
         }
-        let cps = self.clock.cps();
-        let mut voices = Vec::new();
-        let tracks = std::mem::take(&mut self.tracks);
-        for track in &tracks {
-            let haps = track.pattern.query_span(begin, end);
-            let mut count = 0;
-            for (index, hap) in haps.iter().enumerate() {
-                let Some(whole) = hap.whole else { continue };
-                if !hap.has_onset() || whole.begin < begin || whole.begin >= end {
-                    continue;
+        self.sounding.retain(|s| s.gate_end > from);
+        let first = batch.voices.len();
+        for layer in 0..self.layers.len() {
+            let tracks = std::mem::take(&mut self.layers[layer].tracks);
+            std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
+            for track in &tracks {
+                let haps = track.pattern.query_span(begin, end);
+                let mut count = 0;
+                for (index, hap) in haps.iter().enumerate() {
+                    let Some(whole) = hap.whole else { continue };
+                    if !hap.has_onset() || whole.begin < begin || whole.begin >= end {
+                        continue;
+                    }
+                    count += 1;
+                    if count > MAX_EVENTS_PER_WINDOW {
+                        self.warn(
+                            format!("too-many:{}", track.name),
+                            format!(
+                                "track {}: more than {MAX_EVENTS_PER_WINDOW} events at once; the rest are skipped",
+                                track.name
+                            ),
+                        );
+                        break;
+                    }
+                    let whole = (whole.begin, whole.end);
+                    let start = self.clock.frame_at(whole.0);
+                    if let Some(v) = self.voice_for(layer, &track.name, hap, whole, index, start) {
+                        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
+                        self.remember(layer, &track.name, &v, hap, whole);
+                        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
+                        batch.voices.push(v);
+                    }
                 }
-                count += 1;
-                if count > MAX_EVENTS_PER_WINDOW {
-                    self.warn(
-                        format!("too-many:{}", track.name),
-                        format!(
-                            "track {}: more than {MAX_EVENTS_PER_WINDOW} events at once; the rest are skipped",
-                            track.name
-                        ),
-                    );
-                    break;
-                }
-                let mut unknown = Vec::new();
-                let mut params = Params::from_value(&hap.value, |k| unknown.push(k.to_string()));
-                for key in unknown {
-                    self.warn(format!("control:{key}"), format!("control \"{key}\" is not supported and is ignored"));
-                }
-                params.duration = (whole.end - whole.begin).to_f64() / cps;
-                let start = self.clock.frame_at(whole.begin);
-                match self.builder.build(&params, start, seed(&track.name, whole.begin, index)) {
-                    Ok(v) => voices.push(v),
-                    Err(BuildError::UnknownSound(name)) => self.warn(
-                        format!("sound:{name}"),
-                        format!(
-                            "track {}: no sound called \"{name}\" (not an instrument, sample bank, drum or synth)",
-                            track.name
-                        ),
-                    ),
-                    Err(e @ BuildError::Sample(_)) => self.warn(format!("sample:{e}"), e.to_string()),
+            }
+            std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
+            self.layers[layer].tracks = tracks;
+        }
+        batch.voices[first..].sort_by_key(|v| v.start());
+    }
+
+    fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, batch: &mut Batch) {
+        if let Some(cps) = patch.cps {
+            self.clock.set_cps(frame, cps);
+        }
+        self.sounding.retain(|s| s.gate_end > frame);
+        let c = self.clock.cycle_at(frame);
+        let c_next = self.clock.cycle_at(frame + 1);
+        // The new version's events that are open at `frame` but began before it.
+        let mut open: Vec<(String, Hap<Value>, usize, bool)> = Vec::new();
+        for track in &patch.tracks {
+            for (index, hap) in track.pattern.query_span(c, c_next).into_iter().enumerate() {
+                if hap.whole.is_some_and(|w| w.begin < c && w.end > c) {
+                    open.push((track.name.clone(), hap, index, false));
                 }
             }
         }
-        self.tracks = tracks;
-        voices.sort_by_key(|v| v.start());
-        voices
+        let mut report = Swap { layer, frame, faded: 0, kept: 0, started: 0 };
+        let fade = self.fade;
+        let mut i = 0;
+        while i < self.sounding.len() {
+            let s = &self.sounding[i];
+            if s.layer != layer {
+                i += 1;
+                continue;
+            }
+            let same = open.iter_mut().find(|(track, hap, _, taken)| {
+                !*taken
+                    && *track == s.track
+                    && hap.whole.is_some_and(|w| (w.begin, w.end) == s.whole)
+                    && hap.value == s.value
+                    && Params::from_value(&hap.value, |_| {}).sound().and_then(|n| patch.instruments.get(n))
+                        == s.instrument.as_ref()
+            });
+            if let Some(entry) = same {
+                entry.3 = true;
+                report.kept += 1;
+                i += 1;
+            } else {
+                batch.commands.push(Command::Fade { id: s.id, at: frame, frames: fade });
+                report.faded += 1;
+                self.sounding.swap_remove(i);
+            }
+        }
+        // The new version takes over.
+        self.layers[layer].tracks = patch.tracks.clone();
+        self.layers[layer].instruments = patch.instruments.clone();
+        let cps = self.clock.cps();
+        let sr = self.clock.sample_rate() as f64;
+        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
+        let mut started = Vec::new();
+        for (track, hap, index, taken) in &open {
+            if *taken {
+                continue;
+            }
+            let whole = hap.whole.expect("open events have wholes");
+            let whole = (whole.begin, whole.end);
+            let Some(mut v) = self.voice_for(layer, track, hap, whole, *index, frame) else { continue };
+            if !v.held() {
+                // A one-shot is never started in its middle.
+                continue;
+            }
+            let offset = ((c - whole.0).to_f64() / cps * sr).round() as u64;
+            v.skip(offset);
+            v.fade_in(fade);
+            started.push((track.clone(), v, hap.clone(), whole));
+        }
+        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
+        for (track, v, hap, whole) in started {
+            self.remember(layer, &track, &v, &hap, whole);
+            batch.voices.push(v);
+            report.started += 1;
+        }
+        batch.swaps.push(report);
     }
 }

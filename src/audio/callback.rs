@@ -1,0 +1,187 @@
+//! The real-time callback: renders the mixer into whatever buffer and format the output
+//! asks for, tees the mix to the recorder, and publishes timing and counters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::time::Instant;
+
+use rtrb::Producer;
+
+use crate::dsp::Mixer;
+
+/// Counters and timing the callback publishes (read by anyone).
+#[derive(Debug)]
+pub struct AudioStatus {
+    base: Instant,
+    /// Callbacks run.
+    pub callbacks: AtomicU64,
+    /// Frames in the largest buffer seen.
+    pub buffer_frames: AtomicU32,
+    /// Output underruns (reported by the device, or a late null-output tick).
+    pub underruns: AtomicU64,
+    /// Recorded samples dropped because the writer thread fell behind.
+    pub record_dropped: AtomicU64,
+    /// A frame to time (`u64::MAX` = none): the callback that renders it stores the time
+    /// into `watch_ns`.
+    pub watch_frame: AtomicU64,
+    /// Nanoseconds since `base` at the start of the callback that rendered `watch_frame`.
+    pub watch_ns: AtomicU64,
+}
+
+impl AudioStatus {
+    /// Fresh counters, timed from now.
+    pub fn new() -> Arc<AudioStatus> {
+        Arc::new(AudioStatus {
+            base: Instant::now(),
+            callbacks: AtomicU64::new(0),
+            buffer_frames: AtomicU32::new(0),
+            underruns: AtomicU64::new(0),
+            record_dropped: AtomicU64::new(0),
+            watch_frame: AtomicU64::new(u64::MAX),
+            watch_ns: AtomicU64::new(0),
+        })
+    }
+
+    /// Asks for the time at which `frame` is rendered.
+    pub fn watch(&self, frame: u64) {
+        self.watch_ns.store(0, Ordering::Relaxed);
+        self.watch_frame.store(frame, Ordering::Release);
+    }
+
+    /// When the watched frame was rendered, once it has been.
+    pub fn watched(&self) -> Option<Instant> {
+        match self.watch_ns.load(Ordering::Acquire) {
+            0 => None,
+            ns => Some(self.base + std::time::Duration::from_nanos(ns)),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        (self.base.elapsed().as_nanos() as u64).max(1)
+    }
+}
+
+/// Frames rendered per step inside a callback (any buffer size is split into these).
+const CHUNK: usize = 1024;
+
+/// The audio side: the mixer, a scratch buffer and the recorder's queue.
+pub struct AudioCallback {
+    mixer: Mixer,
+    scratch: Box<[f32; 2 * CHUNK]>,
+    record: Option<Producer<f32>>,
+    status: Arc<AudioStatus>,
+}
+
+impl AudioCallback {
+    /// Wraps a mixer; `record` receives every rendered stereo sample.
+    pub fn new(mixer: Mixer, record: Option<Producer<f32>>, status: Arc<AudioStatus>) -> AudioCallback {
+        AudioCallback { mixer, scratch: Box::new([0.0; 2 * CHUNK]), record, status }
+    }
+
+    /// The frame the next callback starts at.
+    pub fn frame(&self) -> u64 {
+        self.mixer.frame()
+    }
+
+    /// The shared status.
+    pub fn status(&self) -> &Arc<AudioStatus> {
+        &self.status
+    }
+
+    /// Fills an interleaved buffer of `channels` channels: left and right go to the
+    /// first two, a mono device gets their average, further channels are silent.
+    /// Never allocates, frees, locks or blocks.
+    pub fn render<T: cpal::SizedSample + cpal::FromSample<f32>>(&mut self, out: &mut [T], channels: usize) {
+        let channels = channels.max(1);
+        let frames = out.len() / channels;
+        let status = &*self.status;
+        status.callbacks.fetch_add(1, Ordering::Relaxed);
+        status.buffer_frames.fetch_max(frames as u32, Ordering::Relaxed);
+        let start = self.mixer.frame();
+        let watch = status.watch_frame.load(Ordering::Acquire);
+        if watch >= start && watch < start + frames as u64 {
+            status.watch_ns.store(status.now_ns(), Ordering::Release);
+        }
+        fundsp::denormal::prevent_denormals();
+        let mut done = 0;
+        while done < frames {
+            let n = (frames - done).min(CHUNK);
+            let mix = &mut self.scratch[..2 * n];
+            self.mixer.process(mix);
+            if let Some(record) = &mut self.record
+                && record.push_entire_slice(mix).is_err()
+            {
+                status.record_dropped.fetch_add(mix.len() as u64, Ordering::Relaxed);
+            }
+            let dest = &mut out[done * channels..(done + n) * channels];
+            let silent = T::from_sample(0.0f32);
+            for (frame, lr) in dest.chunks_exact_mut(channels).zip(mix.chunks_exact(2)) {
+                if channels == 1 {
+                    frame[0] = T::from_sample(0.5 * (lr[0] + lr[1]));
+                } else {
+                    frame[0] = T::from_sample(lr[0]);
+                    frame[1] = T::from_sample(lr[1]);
+                    for x in &mut frame[2..] {
+                        *x = silent;
+                    }
+                }
+            }
+            done += n;
+        }
+    }
+}
+
+/// Where a callback goes back to when the output that ran it is dropped (so that a
+/// reopened stream continues with the same voices, effect tails and clock).
+#[derive(Default)]
+pub struct CallbackSlot(AtomicPtr<AudioCallback>);
+
+impl CallbackSlot {
+    /// Puts a callback into the slot (dropping any that was there).
+    pub fn put(&self, cb: Box<AudioCallback>) {
+        let old = self.0.swap(Box::into_raw(cb), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: every pointer in the slot came from `Box::into_raw` and is taken once.
+            drop(unsafe { Box::from_raw(old) });
+        }
+    }
+
+    /// Takes the callback out, if one is there.
+    pub fn take(&self) -> Option<Box<AudioCallback>> {
+        let p = self.0.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: as in `put`; the swap makes this the only owner.
+        (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+    }
+}
+
+impl Drop for CallbackSlot {
+    fn drop(&mut self) {
+        self.take();
+    }
+}
+
+/// A callback on loan to an output: when the output drops it, it returns to its slot.
+pub struct Loan {
+    cb: Option<Box<AudioCallback>>,
+    slot: Arc<CallbackSlot>,
+}
+
+impl Loan {
+    /// Lends a callback out; it goes back into `slot` when the loan is dropped.
+    pub fn new(cb: Box<AudioCallback>, slot: Arc<CallbackSlot>) -> Loan {
+        Loan { cb: Some(cb), slot }
+    }
+
+    /// The callback.
+    pub fn get(&mut self) -> &mut AudioCallback {
+        self.cb.as_mut().expect("a loan holds its callback until dropped")
+    }
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        if let Some(cb) = self.cb.take() {
+            self.slot.put(cb);
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! A live session: the `play` command. Compiles the patch files, opens the output (a
+//! cpal device or the null output), watches the files and swaps each good save in, and
+//! reports what happens as [`Event`]s.
+//!
+//! Threads: the audio thread runs the [`AudioCallback`]; the watcher thread reads and
+//! compiles each save; the control thread (the caller of [`play`]) schedules voices a
+//! few milliseconds ahead, applies reloads, reopens a failed stream and reports.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::audio::callback::Loan;
+use crate::audio::device::{self, Chosen, DeviceOutput};
+use crate::audio::{AudioCallback, AudioStatus, CallbackSlot, DeviceOptions, NullOutput, Recorder};
+use crate::dsp::samples::SampleLibrary;
+use crate::dsp::{MixerConfig, mixer};
+use crate::engine::scheduler::{DEFAULT_FADE, Scheduler, Swap};
+use crate::engine::{Clock, Live};
+use crate::patch::{Patch, Quantize};
+use crate::script::ScriptError;
+
+/// Where the sound goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// A cpal device.
+    Device,
+    /// Nowhere, at the same pace.
+    Null,
+}
+
+/// Everything `play` needs to know.
+#[derive(Clone, Debug)]
+pub struct PlayOptions {
+    /// The patch files, one layer each.
+    pub files: Vec<PathBuf>,
+    /// Device or null output.
+    pub output: OutputKind,
+    /// Device, buffer and sample rate requests.
+    pub device: DeviceOptions,
+    /// Crossfade between versions, in seconds.
+    pub fade: f64,
+    /// Reload quantisation (a script's own `quantize` wins).
+    pub quantize: Option<Quantize>,
+    /// Record what is played to this WAV file.
+    pub record: Option<PathBuf>,
+    /// Stop after this many seconds.
+    pub duration: Option<f64>,
+    /// Sample folders.
+    pub samples: SampleLibrary,
+    /// Extra scheduling headroom past one buffer, in seconds.
+    pub lookahead: f64,
+}
+
+impl PlayOptions {
+    /// Defaults for some files: the default device, 50 ms crossfade, no quantisation.
+    pub fn new(files: Vec<PathBuf>) -> PlayOptions {
+        PlayOptions {
+            files,
+            output: OutputKind::Device,
+            device: DeviceOptions::default(),
+            fade: DEFAULT_FADE,
+            quantize: None,
+            record: None,
+            duration: None,
+            samples: SampleLibrary::default(),
+            lookahead: DEFAULT_LOOKAHEAD,
+        }
+    }
+}
+
+/// Default scheduling headroom past one buffer.
+pub const DEFAULT_LOOKAHEAD: f64 = 0.005;
+/// Buffer of the null output when none is asked for.
+pub const NULL_BUFFER: u32 = 256;
+/// Sample rate of the null output when none is asked for.
+pub const NULL_SAMPLE_RATE: u32 = 48000;
+/// How often the control thread wakes.
+const TICK: Duration = Duration::from_millis(1);
+/// How often a status event is sent.
+const STATUS_EVERY: Duration = Duration::from_millis(100);
+/// Longest wait between attempts to reopen a failed stream.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What happened, in order. `Display` gives the log line.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Playback started.
+    Started {
+        /// Output description.
+        output: String,
+        /// Sample rate.
+        sample_rate: u32,
+        /// Files playing.
+        files: Vec<PathBuf>,
+    },
+    /// A save was swapped in.
+    Reloaded {
+        /// The file.
+        file: PathBuf,
+        /// Time to compile it.
+        compile: Duration,
+        /// When the save was seen.
+        saved_at: Instant,
+        /// When its first crossfaded frame was rendered (if known).
+        live_at: Option<Instant>,
+        /// The cycle it took over at.
+        cycle: f64,
+        /// What the swap did.
+        swap: Swap,
+    },
+    /// A save did not compile (or a pattern failed while playing); nothing changed.
+    ScriptError(ScriptError),
+    /// A warning (an unknown sound, a skipped event...).
+    Warning(String),
+    /// Something was dropped or late on the way to the speakers.
+    Trouble {
+        /// What.
+        what: &'static str,
+        /// How many more since the last report.
+        new: u64,
+        /// How many in all.
+        total: u64,
+    },
+    /// The stream failed; reopening.
+    StreamLost(String),
+    /// The stream is back.
+    StreamReopened(String),
+    /// Periodic transport status.
+    Status {
+        /// Cycle position.
+        cycle: f64,
+        /// Tempo.
+        cps: f64,
+        /// Voices sounding.
+        voices: u32,
+        /// Peak level since the last status.
+        peak: f32,
+    },
+    /// Playback stopped.
+    Stopped {
+        /// Seconds played.
+        seconds: f64,
+        /// The recording, its seconds.
+        recorded: Option<(PathBuf, f64)>,
+    },
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started { output, sample_rate, files } => {
+                let names: Vec<_> = files.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "playing {} on {output} at {sample_rate} Hz", names.join(", "))
+            }
+            Event::Reloaded { file, compile, saved_at, live_at, cycle, swap } => {
+                write!(f, "reloaded {}: compiled in {:.1} ms", file.display(), ms(*compile))?;
+                if let Some(t) = live_at {
+                    write!(f, ", live {:.1} ms after the save", ms(t.saturating_duration_since(*saved_at)))?;
+                }
+                write!(f, ", at cycle {cycle:.3} (frame {})", swap.frame)?;
+                let Swap { faded, kept, started, .. } = swap;
+                write!(f, " ({faded} held notes crossfaded, {kept} kept, {started} started)")
+            }
+            Event::ScriptError(e) => write!(f, "{e} (the last good version keeps playing)"),
+            Event::Warning(w) => write!(f, "warning: {w}"),
+            Event::Trouble { what, new, total } => write!(f, "{what}: {new} (total {total})"),
+            Event::StreamLost(why) => write!(f, "audio stream lost: {why}; reopening"),
+            Event::StreamReopened(out) => write!(f, "audio stream reopened on {out}"),
+            Event::Status { cycle, cps, voices, peak } => {
+                let db = 20.0 * peak.max(1e-9).log10();
+                write!(f, "cycle {cycle:8.2}  {:5.1} bpm  {voices:3} voices  peak {db:6.1} dB", cps * 240.0)
+            }
+            Event::Stopped { seconds, recorded } => {
+                write!(f, "stopped after {seconds:.1} s")?;
+                if let Some((path, s)) = recorded {
+                    write!(f, "; recorded {s:.1} s to {}", path.display())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An empty patch (plays nothing), for a file whose first version does not compile.
+fn silent() -> Patch {
+    Patch::compile("", None).expect("an empty script compiles")
+}
+
+/// A compiled save, from the watcher thread.
+struct Compiled {
+    file: usize,
+    result: std::result::Result<Patch, ScriptError>,
+    saved_at: Instant,
+    compile: Duration,
+}
+
+enum Output {
+    Device(DeviceOutput),
+    Null(NullOutput),
+}
+
+impl Output {
+    fn failure(&self) -> Option<&'static str> {
+        match self {
+            Output::Device(d) => d.errors.failure(),
+            Output::Null(_) => None,
+        }
+    }
+}
+
+fn describe(out: &Output) -> String {
+    match out {
+        Output::Device(d) => format!("\"{}\" ({} ch, {})", d.name, d.channels, d.format),
+        Output::Null(n) => format!("the null output (buffer {} frames)", n.buffer),
+    }
+}
+
+fn open(
+    kind: OutputKind,
+    chosen: Option<&Chosen>,
+    opts: &DeviceOptions,
+    cb: Box<AudioCallback>,
+    slot: &Arc<CallbackSlot>,
+    sample_rate: u32,
+) -> Result<Output> {
+    let loan = Loan::new(cb, slot.clone());
+    Ok(match (kind, chosen) {
+        (OutputKind::Device, Some(chosen)) => Output::Device(device::open(chosen, opts, loan)?),
+        _ => Output::Null(NullOutput::start(loan, sample_rate, opts.buffer.unwrap_or(NULL_BUFFER))?),
+    })
+}
+
+/// The advice given when there is no usable audio device.
+pub const NO_DEVICE_HINT: &str = "no usable audio device; run with --output null to play without sound \
+     (the same timing, for MIDI-only sets and machines without audio), or see `rhaithm devices`";
+
+/// Plays until `stop` is set or the duration is over, sending each event to `on_event`.
+pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&Event)) -> Result<()> {
+    if opts.files.is_empty() {
+        bail!("no patch file to play");
+    }
+    for f in &opts.files {
+        if !f.is_file() {
+            bail!("{}: no such file", f.display());
+        }
+    }
+    let chosen = match opts.output {
+        OutputKind::Device => {
+            Some(device::choose(&opts.device).map_err(|e| anyhow::anyhow!("{e:#}\n{NO_DEVICE_HINT}"))?)
+        }
+        OutputKind::Null => None,
+    };
+    let sample_rate = chosen.as_ref().map_or(opts.device.sample_rate.unwrap_or(NULL_SAMPLE_RATE), Chosen::sample_rate);
+
+    // The first versions.
+    let mut current: Vec<Patch> = Vec::new();
+    for f in &opts.files {
+        match Patch::load(f) {
+            Ok(p) => current.push(p),
+            Err(e) => {
+                on_event(&Event::ScriptError(e));
+                current.push(silent());
+            }
+        }
+    }
+    let mut scheduler = Scheduler::empty(sample_rate, opts.samples.clone());
+    scheduler.set_fade((opts.fade.max(0.0) * sample_rate as f64).round() as u32);
+    for (f, p) in opts.files.iter().zip(&current) {
+        scheduler.add_layer(&f.display().to_string(), p, 0);
+    }
+
+    // The audio side.
+    let (handle, mixer) = mixer(MixerConfig::new(sample_rate as f64));
+    let status = AudioStatus::new();
+    let (recorder, producer) = match &opts.record {
+        Some(path) => {
+            let (r, p) = Recorder::start(path, sample_rate)?;
+            (Some(r), Some(p))
+        }
+        None => (None, None),
+    };
+    let callback = Box::new(AudioCallback::new(mixer, producer, status.clone()));
+    let slot = Arc::new(CallbackSlot::default());
+    let stats = handle.stats().clone();
+    let lookahead_extra = (opts.lookahead.max(0.0) * sample_rate as f64).round() as u64;
+    let mut live = Live::new(scheduler, handle, opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 + lookahead_extra);
+    // The first window is queued before the output starts pulling.
+    live.tick(0);
+    let mut output =
+        Some(open(opts.output, chosen.as_ref(), &opts.device, callback, &slot, sample_rate).map_err(|e| {
+            if opts.output == OutputKind::Device { anyhow::anyhow!("{e:#}\n{NO_DEVICE_HINT}") } else { e }
+        })?);
+    on_event(&Event::Started {
+        output: describe(output.as_ref().expect("just opened")),
+        sample_rate,
+        files: opts.files.clone(),
+    });
+
+    // Saves are read and compiled on the watcher's thread.
+    let (tx, rx) = mpsc::channel::<Compiled>();
+    let paths = opts.files.clone();
+    let _watcher = crate::watch::watch(&opts.files, move |saved| {
+        let started = Instant::now();
+        let result = Patch::compile(&saved.text, Some(&paths[saved.file]));
+        let _ = tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile: started.elapsed() });
+    })?;
+
+    let began = Instant::now();
+    // Reloads staged and waiting for their swap: (layer, compile time, saved at).
+    let mut staged: Vec<Option<(Duration, Instant)>> = vec![None; opts.files.len()];
+    // Swaps waiting for the time their first frame was rendered.
+    let mut timing: Vec<(Swap, Duration, Instant, f64)> = Vec::new();
+    let mut reported = Troubles::default();
+    let mut last_status = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    let mut retry_at: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| began.elapsed().as_secs_f64() < d) {
+        // A failed stream is dropped (its callback comes back to the slot) and reopened.
+        if let Some(why) = output.as_ref().and_then(Output::failure) {
+            output = None;
+            on_event(&Event::StreamLost(why.to_string()));
+            retry_at = Some(Instant::now());
+        }
+        if output.is_none() && retry_at.is_some_and(|t| Instant::now() >= t) {
+            let cb = slot.take().unwrap_or_else(|| {
+                // The old stream kept its callback: start again with a fresh mixer.
+                let (h, m) = crate::dsp::mixer(MixerConfig::new(sample_rate as f64));
+                let fresh = Box::new(AudioCallback::new(m, None, status.clone()));
+                *live.handle_mut() = h;
+                fresh
+            });
+            let reopened = match device::choose(&opts.device) {
+                Ok(c) => open(opts.output, Some(&c), &opts.device, cb, &slot, sample_rate),
+                Err(e) => {
+                    slot.put(cb);
+                    Err(e)
+                }
+            };
+            match reopened {
+                Ok(o) => {
+                    on_event(&Event::StreamReopened(describe(&o)));
+                    output = Some(o);
+                    retry_at = None;
+                    backoff = Duration::from_millis(100);
+                }
+                Err(_) => {
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+
+        let buffer = status.buffer_frames.load(Ordering::Relaxed) as u64;
+        let buffer = if buffer == 0 { opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 } else { buffer };
+        live.set_lookahead(buffer + lookahead_extra);
+        let now = stats.frames.load(Ordering::Relaxed);
+        if output.is_some() {
+            for swap in live.tick(now) {
+                let (compile, saved_at) = staged[swap.layer].take().unwrap_or((Duration::ZERO, Instant::now()));
+                let cycle = live.scheduler().clock().cycle_at(swap.frame).to_f64();
+                if timing.is_empty() {
+                    status.watch(swap.frame);
+                }
+                timing.push((swap, compile, saved_at, cycle));
+            }
+        }
+        if let Some(first) = timing.first().map(|t| t.0.frame)
+            && let Some(at) = status.watched()
+        {
+            for (swap, compile, saved_at, cycle) in timing.drain(..) {
+                let offset = Duration::from_secs_f64(swap.frame.saturating_sub(first) as f64 / sample_rate as f64);
+                let file = opts.files[swap.layer].clone();
+                on_event(&Event::Reloaded { file, compile, saved_at, live_at: Some(at + offset), cycle, swap });
+            }
+            status.watch(u64::MAX);
+        }
+
+        while let Ok(c) = rx.try_recv() {
+            match c.result {
+                Ok(patch) => {
+                    let q = patch.quantize.or(opts.quantize).unwrap_or(Quantize::None);
+                    current[c.file] = patch.clone();
+                    live.reload(c.file, patch, q);
+                    staged[c.file] = Some((c.compile, c.saved_at));
+                }
+                Err(e) => on_event(&Event::ScriptError(e)),
+            }
+        }
+        for p in &current {
+            if let Some(e) = p.take_query_error() {
+                on_event(&Event::ScriptError(e));
+            }
+        }
+        for w in live.scheduler_mut().take_warnings() {
+            on_event(&Event::Warning(w));
+        }
+        reported.report(&live, &stats, &status, &mut on_event);
+
+        if last_status.elapsed() >= STATUS_EVERY {
+            last_status = Instant::now();
+            let clock: &Clock = live.scheduler().clock();
+            on_event(&Event::Status {
+                cycle: clock.cycle_at(now).to_f64(),
+                cps: clock.cps(),
+                voices: stats.voices.load(Ordering::Relaxed),
+                peak: stats.take_peak(),
+            });
+        }
+        std::thread::sleep(TICK);
+    }
+
+    // Stop the audio first, so the recording holds everything that was played.
+    drop(output);
+    drop(slot.take());
+    let seconds = stats.frames.load(Ordering::Relaxed) as f64 / sample_rate as f64;
+    let recorded = match recorder {
+        Some(r) => {
+            let path = r.path().to_path_buf();
+            let frames = r.finish()?;
+            Some((path, frames as f64 / sample_rate as f64))
+        }
+        None => None,
+    };
+    on_event(&Event::Stopped { seconds, recorded });
+    Ok(())
+}
+
+/// Counters already reported.
+#[derive(Default)]
+struct Troubles {
+    seen: [u64; 7],
+}
+
+impl Troubles {
+    fn report(
+        &mut self,
+        live: &Live,
+        stats: &crate::dsp::MixerStats,
+        status: &AudioStatus,
+        on_event: &mut impl FnMut(&Event),
+    ) {
+        let c = live.counters();
+        let now = [
+            ("underruns", status.underruns.load(Ordering::Relaxed)),
+            ("voices started late", stats.late.load(Ordering::Relaxed)),
+            ("voices dropped (all voice slots busy)", stats.dropped.load(Ordering::Relaxed)),
+            ("voices dropped (queue full)", c.unsent_voices + c.unsent_commands),
+            ("voices silenced (NaN or infinity)", stats.blown_up.load(Ordering::Relaxed)),
+            ("recorded samples dropped (disk too slow)", status.record_dropped.load(Ordering::Relaxed)),
+            ("frames skipped after a stall", c.skipped_frames),
+        ];
+        for (i, (what, total)) in now.into_iter().enumerate() {
+            if total > self.seen[i] {
+                on_event(&Event::Trouble { what, new: total - self.seen[i], total });
+                self.seen[i] = total;
+            }
+        }
+    }
+}
+
+/// The starter patch `new` and a bare `play` write.
+pub const STARTER: &str = include_str!("../patches/start.rhai");
+
+/// The file a bare `play` uses.
+pub const STARTER_FILE: &str = "start.rhai";
+
+/// Writes the starter patch to `path` (adding `.rhai` if it has no extension). Never
+/// overwrites: an existing file is an error.
+pub fn write_starter(path: &Path) -> Result<PathBuf> {
+    let path = if path.extension().is_none() { path.with_extension("rhai") } else { path.to_path_buf() };
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).with_context(|| {
+        if path.exists() {
+            format!(
+                "{} already exists (rhaithm never overwrites a file; play it with `rhaithm play {}`)",
+                path.display(),
+                path.display()
+            )
+        } else {
+            format!("creating {}", path.display())
+        }
+    })?;
+    use std::io::Write;
+    file.write_all(STARTER.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
