@@ -1,0 +1,175 @@
+//! Version swaps, measured: the real control side (`Live`) and audio side
+//! (`AudioCallback`) driven block by block, faster than real time, with swaps at chosen
+//! frames. The end-to-end run through cpal at real-time pace is in `tests/jack.rs`.
+
+mod audio;
+
+use audio::{SR, onsets, peak_hz, rms};
+use rhaithm::audio::{AudioCallback, AudioStatus};
+use rhaithm::dsp::samples::SampleLibrary;
+use rhaithm::dsp::{MixerConfig, mixer};
+use rhaithm::engine::Live;
+use rhaithm::engine::scheduler::{Scheduler, Swap};
+use rhaithm::patch::{Patch, Quantize};
+
+const BLOCK: usize = 256;
+
+fn compile(src: &str) -> Patch {
+    Patch::compile(src, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Plays `first`, swapping in each `(frame, source)` at exactly that frame, for
+/// `seconds`; returns the interleaved output and the swaps as applied.
+fn play(first: &str, swaps: &[(u64, &str)], seconds: f64) -> (Vec<f32>, Vec<Swap>) {
+    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
+    scheduler.add_layer("p", &compile(first), 0);
+    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
+    let mut live = Live::new(scheduler, handle, 2 * BLOCK as u64);
+    let mut callback = AudioCallback::new(mixer, None, AudioStatus::new());
+    let frames = (seconds * SR as f64) as usize / BLOCK * BLOCK;
+    let mut out = vec![0.0f32; 2 * frames];
+    let mut applied = Vec::new();
+    let mut next = 0;
+    for block in out.chunks_mut(2 * BLOCK) {
+        if next < swaps.len() && applied.len() == next {
+            live.scheduler_mut().stage(0, compile(swaps[next].1), swaps[next].0);
+            next += 1;
+        }
+        applied.extend(live.tick(callback.frame()));
+        callback.render(block, 2);
+    }
+    let stats = live.handle().stats();
+    assert_eq!(stats.late.load(std::sync::atomic::Ordering::Relaxed), 0, "voices started late");
+    (out, applied)
+}
+
+fn channel(x: &[f32], c: usize) -> Vec<f32> {
+    x.iter().skip(c).step_by(2).copied().collect()
+}
+
+fn max_step(x: &[f32]) -> f32 {
+    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+}
+
+fn secs(s: f64) -> usize {
+    (s * SR as f64) as usize
+}
+
+/// A held tone (right channel) over a steady hi-hat grid (left channel).
+fn tone(note: &str) -> String {
+    format!(
+        r#"setcps(1);
+        d1(s("hh*4").pan(0));
+        d2(note("{note}").s("sine").attack(0.005).sustain(1).release(0.02).pan(1));"#
+    )
+}
+
+#[test]
+fn held_notes_crossfade_into_the_new_version_at_the_swap_frame() {
+    let at = secs(1.37) as u64;
+    let (out, swaps) = play(&tone("a4"), &[(at, &tone("e5"))], 3.0);
+    assert_eq!(swaps.len(), 1);
+    let s = &swaps[0];
+    assert_eq!((s.frame, s.faded, s.kept, s.started), (at, 1, 0, 1), "{s:?}");
+    let right = channel(&out, 1);
+    let at = at as usize;
+    let fade = secs(0.05);
+    // The old sound before, the new sound after.
+    let before = peak_hz(&right[at - secs(0.3)..at]);
+    let after = peak_hz(&right[at + fade..at + fade + secs(0.3)]);
+    assert!((before - 440.0).abs() < 2.0, "before the swap: {before} Hz");
+    assert!((after - 659.26).abs() < 2.0, "after the swap: {after} Hz");
+    // No jump beyond the waveforms' own, and no hole in the level.
+    let reference = max_step(&right[at - secs(0.3)..at - secs(0.01)])
+        .max(max_step(&right[at + fade + secs(0.01)..at + fade + secs(0.3)]));
+    let across = max_step(&right[at - secs(0.01)..at + fade + secs(0.01)]);
+    assert!(across <= reference * 1.05, "step {across} across the swap, {reference} in the waveforms");
+    let steady = rms(&right[at - secs(0.3)..at]);
+    for w in right[at - secs(0.05)..at + fade + secs(0.05)].chunks(secs(0.005)) {
+        assert!(rms(w) > 0.6 * steady, "level fell to {} of {steady}", rms(w));
+    }
+}
+
+#[test]
+fn without_a_crossfade_the_swap_would_jump() {
+    // The measure above can fail: a hard cut between the same two tones jumps.
+    let at = secs(1.37);
+    let (a, _) = play(&tone("a4"), &[], 3.0);
+    let (b, _) = play(&tone("e5"), &[], 3.0);
+    let mut spliced = channel(&a, 1)[..at].to_vec();
+    spliced.extend_from_slice(&channel(&b, 1)[at..]);
+    let reference = max_step(&spliced[at - secs(0.3)..at - secs(0.01)]);
+    let across = max_step(&spliced[at - secs(0.01)..at + secs(0.06)]);
+    assert!(across > reference * 1.5, "a hard cut steps {across}, the waveform {reference}");
+}
+
+#[test]
+fn the_beat_grid_is_unbroken_across_swaps() {
+    let swaps = [(secs(0.61) as u64, tone("e5")), (secs(1.13) as u64, tone("c5")), (secs(2.9) as u64, tone("g4"))];
+    let swaps: Vec<(u64, &str)> = swaps.iter().map(|(f, s)| (*f, s.as_str())).collect();
+    let (out, applied) = play(&tone("a4"), &swaps, 4.0);
+    assert_eq!(applied.len(), 3);
+    let left = channel(&out, 0);
+    let found = onsets(&left, 0.02, 0.05);
+    let expected: Vec<f64> = (0..16).map(|k| k as f64 * 0.25).collect();
+    assert_eq!(found.len(), expected.len(), "onsets {found:?}");
+    for (f, e) in found.iter().zip(&expected) {
+        assert!((f - e).abs() < 0.002, "onset at {f} s, expected {e} s: {found:?}");
+    }
+}
+
+#[test]
+fn a_note_the_new_version_also_plays_is_not_restarted() {
+    // Only the hats change; the held tone and the reverb tail carry on untouched.
+    let v1 = r#"setcps(1); d1(s("hh*4").pan(0).room(0.6)); d2(note("a3").s("saw").lpf(900).pan(1).room(0.6));"#;
+    let v2 = r#"setcps(1); d1(s("hh*8").pan(0).room(0.6)); d2(note("a3").s("saw").lpf(900).pan(1).room(0.6));"#;
+    let at = secs(0.4) as u64;
+    let (swapped, applied) = play(v1, &[(at, v2)], 0.9);
+    assert_eq!((applied[0].kept, applied[0].faded, applied[0].started), (1, 0, 0));
+    let (plain, _) = play(v1, &[], 0.9);
+    // Until the first new hat at 0.5 s, everything is exactly as if no swap happened.
+    let until = 2 * secs(0.5);
+    assert_eq!(&swapped[..until], &plain[..until]);
+}
+
+#[test]
+fn one_shots_ring_out_after_a_swap() {
+    let v1 = r#"setcps(0.5); d1(s("cr").gain(0.8));"#;
+    let at = secs(0.2) as u64;
+    let (swapped, applied) = play(v1, &[(at, "hush();")], 1.5);
+    assert_eq!((applied[0].faded, applied[0].started), (0, 0));
+    let (plain, _) = play(v1, &[], 1.5);
+    assert_eq!(swapped, plain, "the crash cymbal's tail was touched");
+    assert!(rms(&swapped[2 * secs(0.5)..2 * secs(0.8)]) > 0.001);
+}
+
+#[test]
+fn a_tempo_change_keeps_the_cycle_position() {
+    let v1 = r#"setcps(0.5); d1(s("hh*4"));"#;
+    let v2 = r#"setcps(1); d1(s("hh*4"));"#;
+    // At 1.1 s the cycle is at 0.55; the next beat (0.75) comes 0.2 s later at cps 1.
+    let (out, _) = play(v1, &[(secs(1.1) as u64, v2)], 2.0);
+    let found = onsets(&channel(&out, 0), 0.02, 0.05);
+    let expected = [0.0, 0.5, 1.0, 1.3, 1.55, 1.8];
+    assert_eq!(found.len(), expected.len(), "{found:?}");
+    for (f, e) in found.iter().zip(expected) {
+        assert!((f - e).abs() < 0.002, "{found:?}");
+    }
+}
+
+#[test]
+fn quantized_reloads_wait_for_the_next_cycle_or_bar() {
+    let v = compile(r#"setcps(1); d1(s("hh*4"));"#);
+    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
+    scheduler.add_layer("p", &v, 0);
+    let (handle, _mixer) = mixer(MixerConfig::new(SR as f64));
+    let mut live = Live::new(scheduler, handle, 512);
+    live.tick(secs(1.3) as u64);
+    assert_eq!(live.reload(0, v.clone(), Quantize::None), live.scheduled_to());
+    assert_eq!(live.reload(0, v.clone(), Quantize::Cycle), secs(2.0) as u64);
+    assert_eq!(live.reload(0, v.clone(), Quantize::Bar), secs(4.0) as u64);
+    live.tick(secs(4.0) as u64 - 600);
+    let swaps = live.tick(secs(4.0) as u64 - 100);
+    assert_eq!(swaps.len(), 1);
+    assert_eq!(swaps[0].frame, secs(4.0) as u64);
+}
