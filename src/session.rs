@@ -83,6 +83,8 @@ pub const NULL_SAMPLE_RATE: u32 = 48000;
 const TICK: Duration = Duration::from_millis(1);
 /// How often a status event is sent.
 const STATUS_EVERY: Duration = Duration::from_millis(100);
+/// A device that has not asked for audio for this long has failed.
+const STALL: Duration = Duration::from_millis(500);
 /// Longest wait between attempts to reopen a failed stream.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -323,11 +325,23 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     let mut last_status = Instant::now();
     let mut backoff = Duration::from_millis(100);
     let mut retry_at: Option<Instant> = None;
+    // The last time the output asked for audio, to notice a stream that stopped
+    // without saying so.
+    let mut heard = (status.callbacks.load(Ordering::Relaxed), Instant::now());
     while !stop.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| began.elapsed().as_secs_f64() < d) {
         // A failed stream is dropped (its callback comes back to the slot) and reopened.
-        if let Some(why) = output.as_ref().and_then(Output::failure) {
+        let callbacks = status.callbacks.load(Ordering::Relaxed);
+        if callbacks != heard.0 || output.is_none() {
+            heard = (callbacks, Instant::now());
+        }
+        let silent_for = heard.1.elapsed();
+        let failure = output.as_ref().and_then(Output::failure).map(str::to_string).or_else(|| {
+            (matches!(output, Some(Output::Device(_))) && silent_for > STALL)
+                .then(|| format!("the device stopped asking for audio {:.0} ms ago", ms(silent_for)))
+        });
+        if let Some(why) = failure {
             output = None;
-            on_event(&Event::StreamLost(why.to_string()));
+            on_event(&Event::StreamLost(why));
             retry_at = Some(Instant::now());
         }
         if output.is_none() && retry_at.is_some_and(|t| Instant::now() >= t) {

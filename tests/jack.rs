@@ -246,3 +246,82 @@ fn plays_through_cpal_and_swaps_saves_in_without_a_glitch() {
         assert!(diff < 1e-3, "cycle {k} differs from cycle {} by {diff}", k - 1);
     }
 }
+
+fn named_jackd(name: &str) -> Child {
+    let child = Command::new("jackd")
+        .args(["-n", name, "-d", "dummy", "-r", "48000", "-p", "256"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start jackd: install jackd2 and libasound2-plugins (see .ci/run)");
+    let until = Instant::now() + Duration::from_secs(10);
+    while !Command::new("jack_lsp")
+        .env("JACK_DEFAULT_SERVER", name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(Instant::now() < until, "jackd {name} did not come up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+/// The device goes away mid-set (its JACK server is killed) and comes back: rhaithm
+/// says so, keeps trying, reopens the stream, plays on, and the recording is valid.
+#[test]
+fn a_lost_device_is_reopened_and_the_recording_survives() {
+    if Command::new("jackd").arg("--version").output().is_err()
+        && std::env::var("RHAITHM_SKIP_JACK").is_ok_and(|v| v == "1")
+    {
+        return;
+    }
+    // A server of its own, so that killing it disturbs no other test.
+    let name = format!("rhaithm-reopen-{}", std::process::id());
+    let mut server = Server(Some(named_jackd(&name)));
+    let dir = tempfile::tempdir().unwrap();
+    let tap = dir.path().join("tap.raw");
+    let xdg = alsa_config(dir.path(), &tap);
+    std::fs::write(dir.path().join("p.rhai"), tone("a4")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rhaithm"))
+        .args(["play", "p.rhai", "--headless", "--duration", "6", "--buffer", "256", "--record", "take.wav"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", &xdg)
+        .env("JACK_DEFAULT_SERVER", &name)
+        .env("JACK_NO_START_SERVER", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Lines(rx, Vec::new());
+    lines.wait_for("playing p.rhai", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(server);
+    lines.wait_for("audio stream lost", Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(500));
+    server = Server(Some(named_jackd(&name)));
+    lines.wait_for("audio stream reopened", Duration::from_secs(5));
+    let stopped = lines.wait_for("stopped after", Duration::from_secs(10));
+    assert!(child.wait().unwrap().success());
+    drop(server);
+
+    // It played on after the reopen: the tap (reopened with the stream) holds the tone.
+    let raw = std::fs::read(&tap).unwrap();
+    let played: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let right = channel(&played, 1);
+    assert!(right.len() > secs(1.0), "only {} frames after the reopen", right.len());
+    let hz = peak_hz(&right[right.len() - secs(0.5)..]);
+    assert!((hz - 440.0).abs() < 2.0, "{hz} Hz after the reopen");
+    // The recording holds everything played, before and after, and is a valid file.
+    let reader = hound::WavReader::open(dir.path().join("take.wav")).unwrap();
+    let recorded = reader.duration() as f64 / SR as f64;
+    assert!(recorded > 3.0 && stopped.contains(&format!("recorded {recorded:.1} s")), "{recorded} s; {stopped}");
+}

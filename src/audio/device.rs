@@ -46,9 +46,28 @@ fn matches(device: &Device, wanted: &str) -> bool {
     id == wanted || name == wanted || name.contains(&wanted)
 }
 
+/// Keeps alsa-lib from printing its own errors on this thread (probing devices that do
+/// not work prints a page of them); rhaithm reports what matters itself. Set
+/// `RHAITHM_ALSA_ERRORS=1` to see them.
+pub fn quiet_alsa() {
+    #[cfg(target_os = "linux")]
+    if std::env::var("RHAITHM_ALSA_ERRORS").is_err() {
+        thread_local! {
+            static SINK: std::cell::RefCell<Option<std::rc::Rc<std::cell::RefCell<alsa::Output>>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        SINK.with_borrow_mut(|s| {
+            if s.is_none() {
+                *s = alsa::Output::local_error_handler().ok();
+            }
+        });
+    }
+}
+
 /// Finds the device and a configuration: the requested sample rate (or the default
 /// one), 32-bit float samples where the device offers them.
 pub fn choose(opts: &DeviceOptions) -> Result<Chosen> {
+    quiet_alsa();
     let host = cpal::default_host();
     let device = match &opts.device {
         None => host.default_output_device().ok_or_else(|| anyhow!("the audio host has no default output device"))?,
@@ -147,6 +166,7 @@ fn stream<T: cpal::SizedSample + cpal::FromSample<f32>>(
 
 /// Opens the stream and starts it. On failure the callback goes back to its slot.
 pub fn open(chosen: &Chosen, opts: &DeviceOptions, loan: Loan) -> Result<DeviceOutput> {
+    quiet_alsa();
     let mut config = chosen.config.config();
     // Hosts' own defaults can be huge (ALSA's plug devices pick most of a second), so
     // ask for a stage-sized buffer unless told otherwise.
@@ -184,14 +204,15 @@ pub fn open(chosen: &Chosen, opts: &DeviceOptions, loan: Loan) -> Result<DeviceO
 
 /// One line per output device of every available host, the default marked with `*`.
 pub fn list_devices() -> Result<Vec<String>> {
+    quiet_alsa();
     let mut lines = Vec::new();
     for id in cpal::available_hosts() {
         let host = cpal::host_from_id(id).with_context(|| format!("opening the {} host", id.name()))?;
-        let default = host.default_output_device().map(|d| d.to_string());
+        let default = host.default_output_device().and_then(|d| d.id().ok());
         let Ok(devices) = host.output_devices() else { continue };
         for d in devices {
             let name = d.to_string();
-            let mark = if Some(&name) == default.as_ref() { "*" } else { " " };
+            let mark = if d.id().ok().is_some_and(|i| Some(&i) == default.as_ref()) { "*" } else { " " };
             let about = match d.default_output_config() {
                 Ok(c) => {
                     let buffer = match c.buffer_size() {
@@ -202,7 +223,8 @@ pub fn list_devices() -> Result<Vec<String>> {
                 }
                 Err(e) => format!("unusable: {e}"),
             };
-            lines.push(format!("{mark} {}: {name} ({about})", id.name()));
+            let dev_id = d.id().map(|i| i.to_string()).unwrap_or_default();
+            lines.push(format!("{mark} {name} [{dev_id}] ({about})"));
         }
     }
     Ok(lines)
