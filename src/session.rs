@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use crate::dsp::{MixerConfig, mixer};
 use crate::engine::scheduler::{DEFAULT_FADE, Scheduler, Swap};
 use crate::engine::{Clock, Live};
 use crate::patch::{Patch, Quantize};
+use crate::pattern::Rational;
 use crate::script::ScriptError;
 
 /// Where the sound goes.
@@ -192,6 +193,17 @@ impl fmt::Display for Event {
     }
 }
 
+/// Cycles ahead whose sample banks are loaded before a version goes live.
+const PRELOAD_CYCLES: i64 = 16;
+
+/// Decodes every sample bank a patch plays in the next cycles, so that no note waits on
+/// the disk.
+fn preload(patch: &Patch, samples: &SampleLibrary, from: Rational) {
+    for sound in crate::engine::check::sounds_used(patch, from, PRELOAD_CYCLES) {
+        samples.preload(&sound);
+    }
+}
+
 /// An empty patch (plays nothing), for a file whose first version does not compile.
 fn silent() -> Patch {
     Patch::compile("", None).expect("an empty script compiles")
@@ -274,6 +286,9 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
             }
         }
     }
+    for p in &current {
+        preload(p, &opts.samples, Rational::ZERO);
+    }
     let mut scheduler = Scheduler::empty(sample_rate, opts.samples.clone());
     scheduler.set_fade((opts.fade.max(0.0) * sample_rate as f64).round() as u32);
     for (f, p) in opts.files.iter().zip(&current) {
@@ -310,10 +325,20 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // Saves are read and compiled on the watcher's thread.
     let (tx, rx) = mpsc::channel::<Compiled>();
     let paths = opts.files.clone();
+    let samples = opts.samples.clone();
+    // The cycle playing now (f64 bits), so that a new version's samples are loaded
+    // before it goes live.
+    let position = Arc::new(AtomicU64::new(0f64.to_bits()));
+    let at = position.clone();
     let _watcher = crate::watch::watch(&opts.files, move |saved| {
         let started = Instant::now();
         let result = Patch::compile(&saved.text, Some(&paths[saved.file]));
-        let _ = tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile: started.elapsed() });
+        let compile = started.elapsed();
+        if let Ok(p) = &result {
+            let cycle = f64::from_bits(at.load(Ordering::Relaxed));
+            preload(p, &samples, Rational::from_f64(cycle.floor()).unwrap_or(Rational::ZERO));
+        }
+        let _ = tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile });
     })?;
 
     let began = Instant::now();
@@ -377,6 +402,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         let buffer = if buffer == 0 { opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 } else { buffer };
         live.set_lookahead(buffer + lookahead_extra);
         let now = stats.frames.load(Ordering::Relaxed);
+        position.store(live.scheduler().clock().cycle_at(now).to_f64().to_bits(), Ordering::Relaxed);
         if output.is_some() {
             for swap in live.tick(now) {
                 let (compile, saved_at) = staged[swap.layer].take().unwrap_or((Duration::ZERO, Instant::now()));

@@ -42,9 +42,10 @@ impl AudioStatus {
         })
     }
 
-    /// Asks for the time at which `frame` is rendered.
+    /// Asks for the time at which `frame` is rendered (`u64::MAX`: nothing to watch).
     pub fn watch(&self, frame: u64) {
-        self.watch_ns.store(0, Ordering::Relaxed);
+        self.watch_frame.store(u64::MAX, Ordering::Release);
+        self.watch_ns.store(0, Ordering::Release);
         self.watch_frame.store(frame, Ordering::Release);
     }
 
@@ -98,8 +99,10 @@ impl AudioCallback {
         status.callbacks.fetch_add(1, Ordering::Relaxed);
         status.buffer_frames.fetch_max(frames as u32, Ordering::Relaxed);
         let start = self.mixer.frame();
+        // The first callback that renders the watched frame (or any later one, if the
+        // frame was already late) stamps the time once.
         let watch = status.watch_frame.load(Ordering::Acquire);
-        if watch >= start && watch < start + frames as u64 {
+        if watch < start + frames as u64 && status.watch_ns.load(Ordering::Relaxed) == 0 {
             status.watch_ns.store(status.now_ns(), Ordering::Release);
         }
         fundsp::denormal::prevent_denormals();

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymError;
@@ -105,7 +105,9 @@ pub fn default_folder() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("rhaithm").join("samples"))
 }
 
-/// Every bank found in a set of folders; samples are decoded on first use and kept.
+/// Every bank found in a set of folders; samples are decoded on first use (or when
+/// preloaded) and kept. Clones share what has been decoded. Never used on the audio
+/// thread (the cache has a lock).
 #[derive(Clone, Debug, Default)]
 pub struct SampleLibrary {
     banks: BTreeMap<String, Bank>,
@@ -114,7 +116,7 @@ pub struct SampleLibrary {
 #[derive(Clone, Debug, Default)]
 struct Bank {
     files: Vec<PathBuf>,
-    loaded: Vec<Option<Arc<Sample>>>,
+    loaded: Arc<Mutex<Vec<Option<Arc<Sample>>>>>,
 }
 
 impl SampleLibrary {
@@ -147,7 +149,7 @@ impl SampleLibrary {
                     continue;
                 }
                 files.sort();
-                let loaded = vec![None; files.len()];
+                let loaded = Arc::new(Mutex::new(vec![None; files.len()]));
                 banks.insert(name, Bank { files, loaded });
             }
         }
@@ -165,15 +167,26 @@ impl SampleLibrary {
     }
 
     /// The `n`-th sample of a bank (wrapping around), decoded on first use.
-    pub fn get(&mut self, bank: &str, n: i64) -> Result<Option<Arc<Sample>>, String> {
-        let Some(b) = self.banks.get_mut(bank) else { return Ok(None) };
+    pub fn get(&self, bank: &str, n: i64) -> Result<Option<Arc<Sample>>, String> {
+        let Some(b) = self.banks.get(bank) else { return Ok(None) };
         let i = n.rem_euclid(b.files.len() as i64) as usize;
-        if let Some(s) = &b.loaded[i] {
+        if let Some(s) = &b.loaded.lock().unwrap_or_else(|e| e.into_inner())[i] {
             return Ok(Some(s.clone()));
         }
         let sample = Arc::new(decode(&b.files[i]).map_err(|e| format!("{}: {e}", b.files[i].display()))?);
-        b.loaded[i] = Some(sample.clone());
+        b.loaded.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(sample.clone());
         Ok(Some(sample))
+    }
+
+    /// Decodes every file of a bank now (so that playing it later does not wait on the
+    /// disk); returns how many files it holds. Files that fail are left for `get` to
+    /// report.
+    pub fn preload(&self, bank: &str) -> usize {
+        let Some(b) = self.banks.get(bank) else { return 0 };
+        for i in 0..b.files.len() {
+            let _ = self.get(bank, i as i64);
+        }
+        b.files.len()
     }
 }
 

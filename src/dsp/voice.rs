@@ -210,9 +210,34 @@ impl Voice {
 
     /// Starts it `frames` into its note (control side, before sending): the envelope
     /// and the note's length continue from there, as if it had started that much earlier.
-    pub fn skip(&mut self, frames: u64) {
+    /// If `run_source` is set, the source and filters are run through those frames too
+    /// (so oscillators are in the phase they would have had: a crossfade between two
+    /// versions of the same note then neither cancels nor beats).
+    pub fn skip(&mut self, frames: u64, run_source: bool) {
         self.spec.env.skip(frames);
         self.spec.length = self.spec.length.saturating_sub(frames);
+        if !run_source {
+            return;
+        }
+        let lanes = self.channels * SIMD_LEN;
+        let mut left = frames;
+        while left > 0 {
+            let n = Ord::min(left, BLOCK as u64) as usize;
+            match &mut self.spec.source {
+                Source::Unit(unit) => {
+                    unit.process(n, &BufferRef::empty(), &mut BufferMut::new(&mut self.buf[..lanes]));
+                }
+                Source::Sample(player) => {
+                    let (mut l, mut r) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+                    player.render(&mut l[..n], &mut r[..n]);
+                }
+            }
+            for filter in &mut self.spec.filters {
+                filter.process(n, &BufferRef::new(&self.buf[..lanes]), &mut BufferMut::new(&mut self.tmp[..lanes]));
+                std::mem::swap(&mut self.buf, &mut self.tmp);
+            }
+            left -= n as u64;
+        }
     }
 
     /// Renders the next `left.len()` (at most [`BLOCK`]) frames into `left` and `right`,

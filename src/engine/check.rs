@@ -25,6 +25,18 @@ pub struct Report {
     pub error: Option<ScriptError>,
 }
 
+/// The sounds a patch's tracks name over `cycles` cycles from `from`.
+pub fn sounds_used(patch: &Patch, from: Rational, cycles: i64) -> BTreeSet<String> {
+    let mut sounds = BTreeSet::new();
+    for track in &patch.tracks {
+        for hap in track.pattern.query_span(from, from + Rational::int(cycles)).iter().filter(|h| h.has_onset()) {
+            let p = Params::from_value(&hap.value, |_| {});
+            sounds.insert(p.sound().unwrap_or(DEFAULT_SOUND).to_string());
+        }
+    }
+    sounds
+}
+
 /// Checks a compiled patch.
 pub fn check(patch: &Patch, samples: &SampleLibrary) -> Report {
     let mut report = Report::default();

@@ -101,6 +101,10 @@ fn seed(track: &str, onset: Rational, index: usize) -> u64 {
     h.finish()
 }
 
+/// Most note time (seconds, over all notes of one swap) run ahead so that notes started
+/// mid-way are in phase.
+const MAX_CATCH_UP_SECONDS: f64 = 4.0;
+
 /// Default crossfade between versions, in seconds.
 pub const DEFAULT_FADE: f64 = 0.05;
 
@@ -371,6 +375,7 @@ impl Scheduler {
         let sr = self.clock.sample_rate() as f64;
         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
         let mut started = Vec::new();
+        let mut budget = (MAX_CATCH_UP_SECONDS * sr) as u64;
         for (track, hap, index, taken) in &open {
             if *taken {
                 continue;
@@ -383,7 +388,11 @@ impl Scheduler {
                 continue;
             }
             let offset = ((c - whole.0).to_f64() / cps * sr).round() as u64;
-            v.skip(offset);
+            // Running the oscillators up to here costs about 0.5 ms per second of note;
+            // past the budget (long drones), the note starts in a fresh phase.
+            let run = offset <= budget;
+            budget -= if run { offset } else { 0 };
+            v.skip(offset, run);
             v.fade_in(fade);
             started.push((track.clone(), v, hap.clone(), whole));
         }
