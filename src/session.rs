@@ -332,11 +332,17 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     let at = position.clone();
     let _watcher = crate::watch::watch(&opts.files, move |saved| {
         let started = Instant::now();
-        let result = Patch::compile(&saved.text, Some(&paths[saved.file]));
+        let mut result = Patch::compile(&saved.text, Some(&paths[saved.file]));
         let compile = started.elapsed();
         if let Ok(p) = &result {
+            // Querying the next cycles loads their samples and runs the patterns'
+            // closures once: a version that fails there is rejected like one that
+            // does not compile.
             let cycle = f64::from_bits(at.load(Ordering::Relaxed));
             preload(p, &samples, Rational::from_f64(cycle.floor()).unwrap_or(Rational::ZERO));
+            if let Some(e) = p.take_query_error() {
+                result = Err(e);
+            }
         }
         let _ = tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile });
     })?;

@@ -145,6 +145,11 @@ fn headless_logs_each_reload_and_each_error_with_its_position() {
     std::fs::write(&patch, "setcps(1);\nd1(s(\"bd*4\").bogus(1));\n").unwrap();
     let error = wait_for(&mut out, "p.rhai:2:").pop().unwrap();
     assert!(error.contains("bogus"), "{error}");
+    // A version whose patterns fail when played is rejected too.
+    std::fs::write(&patch, "setcps(1);\nd1(s(\"bd*4\").every(2, |x| x.nonesuch()));\n").unwrap();
+    let lines = wait_for(&mut out, "p.rhai:2:");
+    assert!(lines.last().unwrap().contains("nonesuch"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("reloaded")), "{lines:?}");
     wait_for(&mut out, "stopped after");
     assert!(child.wait().unwrap().success());
 }
@@ -153,4 +158,26 @@ fn headless_logs_each_reload_and_each_error_with_its_position() {
 fn devices_lists_without_failing() {
     let out = Command::new(env!("CARGO_BIN_EXE_rhaithm")).arg("devices").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn an_underrun_is_reported_not_hidden() {
+    // Freezing the process (as an overloaded machine would) makes the output miss its
+    // deadline; the log says so.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.rhai"), r#"d1(s("hh*8"))"#).unwrap();
+    let mut child = rhaithm(dir.path())
+        .args(["play", "p.rhai", "--output", "null", "--duration", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = stdout(&mut child);
+    wait_for(&mut out, "playing p.rhai");
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "STOP");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "CONT");
+    let lines = wait_for(&mut out, "stopped after");
+    assert!(lines.iter().any(|l| l.starts_with("underruns: 1")), "{lines:?}");
+    assert!(child.wait().unwrap().success());
 }
