@@ -118,6 +118,8 @@ pub enum Event {
     },
     /// A save did not compile (or a pattern failed while playing); nothing changed.
     ScriptError(ScriptError),
+    /// A file did not compile when playback started; it is silent until a good save.
+    NotStarted(ScriptError),
     /// A warning (an unknown sound, a skipped event...).
     Warning(String),
     /// Something was dropped or late on the way to the speakers.
@@ -174,6 +176,7 @@ impl fmt::Display for Event {
                 write!(f, " ({faded} held notes crossfaded, {kept} kept, {started} started)")
             }
             Event::ScriptError(e) => write!(f, "{e} (the last good version keeps playing)"),
+            Event::NotStarted(e) => write!(f, "{e} (this file stays silent until a save compiles)"),
             Event::Warning(w) => write!(f, "warning: {w}"),
             Event::Trouble { what, new, total } => write!(f, "{what}: {new} (total {total})"),
             Event::StreamLost(why) => write!(f, "audio stream lost: {why}; reopening"),
@@ -281,7 +284,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         match Patch::load(f) {
             Ok(p) => current.push(p),
             Err(e) => {
-                on_event(&Event::ScriptError(e));
+                on_event(&Event::NotStarted(e));
                 current.push(silent());
             }
         }

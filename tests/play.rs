@@ -181,3 +181,28 @@ fn an_underrun_is_reported_not_hidden() {
     assert!(lines.iter().any(|l| l.starts_with("underruns: 1")), "{lines:?}");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_file_broken_at_the_start_plays_from_its_first_good_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("p.rhai");
+    std::fs::write(&patch, "d1(s(\"bd*4\")\n").unwrap();
+    let mut child = rhaithm(dir.path())
+        .args(["play", "p.rhai", "--output", "null", "--duration", "2", "--record", "take.wav"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = stdout(&mut child);
+    let lines = wait_for(&mut out, "playing p.rhai");
+    assert!(lines[0].starts_with("p.rhai:2:1:") && lines[0].contains("silent until"), "{lines:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&patch, "d1(s(\"bd*4\"))\n").unwrap();
+    wait_for(&mut out, "reloaded p.rhai");
+    wait_for(&mut out, "stopped after");
+    assert!(child.wait().unwrap().success());
+    let samples: Vec<f32> =
+        hound::WavReader::open(dir.path().join("take.wav")).unwrap().into_samples().map(Result::unwrap).collect();
+    let (first, last) = samples.split_at(samples.len() / 5);
+    assert!(first.iter().all(|x| *x == 0.0), "sound before the first good save");
+    assert!(last.iter().any(|x| x.abs() > 0.1), "no sound after it");
+}
