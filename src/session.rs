@@ -105,7 +105,7 @@ pub enum Event {
     Reloaded {
         /// The file.
         file: PathBuf,
-        /// Time to compile it.
+        /// Time to compile it and check its next cycles.
         compile: Duration,
         /// When the save was seen.
         saved_at: Instant,
@@ -167,7 +167,7 @@ impl fmt::Display for Event {
                 write!(f, "playing {} on {output} at {sample_rate} Hz", names.join(", "))
             }
             Event::Reloaded { file, compile, saved_at, live_at, cycle, swap } => {
-                write!(f, "reloaded {}: compiled in {:.1} ms", file.display(), ms(*compile))?;
+                write!(f, "reloaded {}: compiled and checked in {:.1} ms", file.display(), ms(*compile))?;
                 if let Some(t) = live_at {
                     write!(f, ", live {:.1} ms after the save", ms(t.saturating_duration_since(*saved_at)))?;
                 }
@@ -197,7 +197,7 @@ impl fmt::Display for Event {
 }
 
 /// Cycles ahead whose sample banks are loaded before a version goes live.
-const PRELOAD_CYCLES: i64 = 16;
+const PRELOAD_CYCLES: i64 = 8;
 
 /// Decodes every sample bank a patch plays in the next cycles, so that no note waits on
 /// the disk.
@@ -336,7 +336,6 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     let _watcher = crate::watch::watch(&opts.files, move |saved| {
         let started = Instant::now();
         let mut result = Patch::compile(&saved.text, Some(&paths[saved.file]));
-        let compile = started.elapsed();
         if let Ok(p) = &result {
             // Querying the next cycles loads their samples and runs the patterns'
             // closures once: a version that fails there is rejected like one that
@@ -347,6 +346,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
                 result = Err(e);
             }
         }
+        let compile = started.elapsed();
         let _ = tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile });
     })?;
 

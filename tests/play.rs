@@ -136,7 +136,7 @@ fn headless_logs_each_reload_and_each_error_with_its_position() {
     std::fs::write(&patch, "setcps(1);\nd1(s(\"bd*4\").gain(0.5));\n").unwrap();
     let reload = wait_for(&mut out, "reloaded p.rhai").pop().unwrap();
     assert!(
-        reload.contains("compiled in") && reload.contains("after the save") && reload.contains("at cycle"),
+        reload.contains("compiled and checked in") && reload.contains("after the save") && reload.contains("at cycle"),
         "{reload}"
     );
     std::fs::write(&patch, "setcps(1);\nd1(s(\"bd*4\").gain(0.5)\n;").unwrap();
