@@ -92,8 +92,9 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECS")]
         duration: Option<f64>,
-        /// Scheduling headroom past one buffer, in milliseconds.
-        #[arg(long, default_value_t = 5.0)]
+        /// Scheduling headroom past one buffer, in milliseconds (reloads do not wait
+        /// for it).
+        #[arg(long, default_value_t = 20.0)]
         lookahead: f64,
         /// A folder of sample banks; may be repeated.
         #[arg(long = "samples", value_name = "DIR")]

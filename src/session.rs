@@ -75,7 +75,10 @@ impl PlayOptions {
 }
 
 /// Default scheduling headroom past one buffer.
-pub const DEFAULT_LOOKAHEAD: f64 = 0.005;
+pub const DEFAULT_LOOKAHEAD: f64 = 0.020;
+/// How far past one buffer ahead of the audio thread a reload takes effect: time for
+/// its commands to reach the audio side before the callback gets there.
+const REACT: Duration = Duration::from_millis(2);
 /// Buffer of the null output when none is asked for.
 pub const NULL_BUFFER: u32 = 256;
 /// Sample rate of the null output when none is asked for.
@@ -351,6 +354,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     })?;
 
     let began = Instant::now();
+    let react = (REACT.as_secs_f64() * sample_rate as f64).round() as u64;
     // Reloads staged and waiting for their swap: (layer, compile time, saved at).
     let mut staged: Vec<Option<(Duration, Instant)>> = vec![None; opts.files.len()];
     // Swaps waiting for the time their first frame was rendered.
@@ -409,7 +413,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 
         let buffer = status.buffer_frames.load(Ordering::Relaxed) as u64;
         let buffer = if buffer == 0 { opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 } else { buffer };
-        live.set_lookahead(buffer + lookahead_extra);
+        live.set_lookahead(buffer + lookahead_extra, buffer + react);
         let now = stats.frames.load(Ordering::Relaxed);
         position.store(live.scheduler().clock().cycle_at(now).to_f64().to_bits(), Ordering::Relaxed);
         if output.is_some() {
@@ -438,7 +442,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
                 Ok(patch) => {
                     let q = patch.quantize.or(opts.quantize).unwrap_or(Quantize::None);
                     current[c.file] = patch.clone();
-                    live.reload(c.file, patch, q);
+                    live.reload(c.file, patch, q, stats.frames.load(Ordering::Relaxed));
                     staged[c.file] = Some((c.compile, c.saved_at));
                 }
                 Err(e) => on_event(&Event::ScriptError(e)),

@@ -192,9 +192,10 @@ fn quantized_reloads_wait_for_the_next_cycle_or_bar() {
     let (handle, _mixer) = mixer(MixerConfig::new(SR as f64));
     let mut live = Live::new(scheduler, handle, 512);
     live.tick(secs(1.3) as u64);
-    assert_eq!(live.reload(0, v.clone(), Quantize::None), live.scheduled_to());
-    assert_eq!(live.reload(0, v.clone(), Quantize::Cycle), secs(2.0) as u64);
-    assert_eq!(live.reload(0, v.clone(), Quantize::Bar), secs(4.0) as u64);
+    let now = secs(1.3) as u64;
+    assert_eq!(live.reload(0, v.clone(), Quantize::None, now), live.scheduled_to());
+    assert_eq!(live.reload(0, v.clone(), Quantize::Cycle, now), secs(2.0) as u64);
+    assert_eq!(live.reload(0, v.clone(), Quantize::Bar, now), secs(4.0) as u64);
     live.tick(secs(4.0) as u64 - 600);
     let swaps = live.tick(secs(4.0) as u64 - 100);
     assert_eq!(swaps.len(), 1);
@@ -217,4 +218,54 @@ fn preloaded_samples_are_shared_with_the_scheduler() {
     let a = library.get("tone", 1).unwrap().unwrap();
     let b = for_scheduler.get("tone", 1).unwrap().unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
+}
+
+/// With a long lookahead (100 ms queued for safety), a reload still takes effect one
+/// short step past the audio thread: the layer's queued voices are cancelled and
+/// scheduled again from the new version, with no hit doubled or lost.
+#[test]
+fn reloads_do_not_wait_for_the_lookahead() {
+    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
+    scheduler.add_layer("p", &compile(&tone("a4")), 0);
+    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
+    let mut live = Live::new(scheduler, handle, 4800);
+    live.set_lookahead(4800, 512);
+    let mut callback = AudioCallback::new(mixer, None, AudioStatus::new());
+    let frames = secs(3.0) / BLOCK * BLOCK;
+    let mut out = vec![0.0f32; 2 * frames];
+    // Just before a hat (at 1.5 s) that is already queued.
+    let asked = secs(1.45) as u64 / BLOCK as u64 * BLOCK as u64;
+    let mut at = None;
+    let mut swaps = Vec::new();
+    for block in out.chunks_mut(2 * BLOCK) {
+        if callback.frame() == asked {
+            at = Some(live.reload(0, compile(&tone("e5")), Quantize::None, callback.frame()));
+        }
+        swaps.extend(live.tick(callback.frame()));
+        callback.render(block, 2);
+    }
+    let at = at.unwrap();
+    assert_eq!(at, asked + 512, "the swap waited for the lookahead");
+    assert_eq!(swaps.len(), 1);
+    assert_eq!(swaps[0].frame, at);
+    let stats = live.handle().stats();
+    assert_eq!(stats.late.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let right = channel(&out, 1);
+    let at = at as usize;
+    assert!((peak_hz(&right[at - secs(0.3)..at]) - 440.0).abs() < 2.0);
+    assert!((peak_hz(&right[at + secs(0.06)..at + secs(0.36)]) - 659.26).abs() < 2.0);
+    let reference =
+        max_step(&right[at - secs(0.3)..at - secs(0.01)]).max(max_step(&right[at + secs(0.06)..at + secs(0.36)]));
+    assert!(max_step(&right[at - secs(0.01)..at + secs(0.06)]) <= reference * 1.05);
+    // The hats queued beyond the swap were cancelled and scheduled again: one per beat.
+    let found = onsets(&channel(&out, 0), 0.02, 0.05);
+    assert_eq!(found.len(), 12, "{found:?}");
+    for (k, t) in found.iter().enumerate() {
+        assert!((t - k as f64 * 0.25).abs() < 0.002, "{found:?}");
+    }
+    let left = channel(&out, 0);
+    let peaks: Vec<f32> = found.iter().map(|t| audio::peak(&left[secs(*t)..secs(*t + 0.05)])).collect();
+    let (lo, hi) = (peaks.iter().cloned().fold(f32::MAX, f32::min), peaks.iter().cloned().fold(0.0, f32::max));
+    // Seeded noise hats vary by about 10%; a doubled one would be near twice as loud.
+    assert!(hi < lo * 1.35, "a hat was doubled: {peaks:?}");
 }

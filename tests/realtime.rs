@@ -66,6 +66,8 @@ fn hundreds_of_swaps_without_allocating() {
     scheduler.add_layer("a", &versions[0], 0);
     scheduler.add_layer("b", &versions[2], 0);
     let mut live = Live::new(scheduler, handle, 256 + 240);
+    // A long lookahead, so that most reloads cancel queued voices and reschedule.
+    live.set_lookahead(2400, 256 + 96);
     let mut callback = AudioCallback::new(mixer, Some(producer), AudioStatus::new());
     let mut out = vec![0.0f32; 2 * 256];
     let (mut swaps, mut faded, mut started) = (0, 0, 0);
@@ -78,7 +80,7 @@ fn hundreds_of_swaps_without_allocating() {
         if block.is_multiple_of(13) {
             let v = (block / 13) as usize;
             let q = if v.is_multiple_of(7) { Quantize::Cycle } else { Quantize::None };
-            live.reload(v % 2, versions[(v * 3) % versions.len()].clone(), q);
+            live.reload(v % 2, versions[(v * 3) % versions.len()].clone(), q, callback.frame());
         }
         assert_no_alloc(|| callback.render(&mut out, 2));
         // Let the recorder's writer keep up, as it does in real time.

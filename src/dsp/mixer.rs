@@ -1,7 +1,9 @@
 //! The audio-side processor and its control-side handle, made as a pair by [`mixer`].
 //!
 //! The handle sends voices (each with its start frame) through a fixed-capacity
-//! lock-free queue; the mixer starts each at its exact frame, renders it into its orbit,
+//! lock-free queue, in any order; the mixer keeps them in a fixed-capacity heap by start
+//! frame (so a reload can add voices earlier than some already queued), starts each at
+//! its exact frame, renders it into its orbit,
 //! runs the orbits' effects and the master bus, and sends finished voices back through a
 //! second queue so that they are freed on the control side. Counters for everything it
 //! had to drop or fix are shared through atomics. `Mixer::process` never allocates,
@@ -28,6 +30,42 @@ pub enum Command {
         /// Length of the fade.
         frames: u32,
     },
+    /// Never start the voice numbered `id` (sent but not started yet; it starts before
+    /// frame `until`).
+    Cancel {
+        /// The voice.
+        id: u64,
+        /// A frame after its start, when the order can be forgotten.
+        until: u64,
+    },
+}
+
+/// A voice waiting for its start frame, ordered earliest first (then first sent).
+struct Waiting {
+    start: u64,
+    seq: u64,
+    voice: Box<Voice>,
+}
+
+impl PartialEq for Waiting {
+    fn eq(&self, other: &Waiting) -> bool {
+        (self.start, self.seq) == (other.start, other.seq)
+    }
+}
+
+impl Eq for Waiting {}
+
+impl PartialOrd for Waiting {
+    fn partial_cmp(&self, other: &Waiting) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Waiting {
+    fn cmp(&self, other: &Waiting) -> std::cmp::Ordering {
+        // Reversed: `BinaryHeap` is a max-heap and the earliest start must come first.
+        (other.start, other.seq).cmp(&(self.start, self.seq))
+    }
 }
 
 /// Fades waiting for their voice to arrive from the queue.
@@ -100,7 +138,7 @@ pub struct MixerHandle {
 }
 
 impl MixerHandle {
-    /// Queues a voice. Voices must be sent in order of start frame. On a full queue
+    /// Queues a voice (in any order of start frame). On a full queue
     /// the voice is returned (and counted).
     pub fn send(&mut self, voice: Box<Voice>) -> Result<(), Box<Voice>> {
         self.voices.push(voice).map_err(|rtrb::PushError::Full(v)| {
@@ -142,8 +180,12 @@ impl MixerHandle {
 /// The audio side.
 pub struct Mixer {
     incoming: Consumer<Box<Voice>>,
+    waiting: std::collections::BinaryHeap<Waiting>,
+    waiting_capacity: usize,
+    seq: u64,
     commands: Consumer<Command>,
     pending_fades: Vec<(u64, u64, u32)>,
+    pending_cancels: Vec<(u64, u64)>,
     finished: Producer<Box<Voice>>,
     // Boxed so that taking a voice in or out moves a pointer, not the voice.
     #[allow(clippy::vec_box)]
@@ -161,15 +203,19 @@ pub struct Mixer {
 pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
     let (vp, vc) = RingBuffer::new(config.queue);
     // Every voice can come back even if the control side is slow to collect.
-    let (fp, fc) = RingBuffer::new(config.queue + config.max_voices);
+    let (fp, fc) = RingBuffer::new(2 * config.queue + config.max_voices);
     let (cp, cc) = RingBuffer::new(config.queue);
     let stats = Arc::new(MixerStats::default());
     let handle =
         MixerHandle { voices: vp, commands: cp, finished: fc, stats: stats.clone(), queue_full: 0, commands_full: 0 };
     let mixer = Mixer {
         incoming: vc,
+        waiting: std::collections::BinaryHeap::with_capacity(config.queue),
+        waiting_capacity: config.queue,
+        seq: 0,
         commands: cc,
         pending_fades: Vec::with_capacity(PENDING_FADES),
+        pending_cancels: Vec::with_capacity(PENDING_FADES),
         finished: fp,
         voices: Vec::with_capacity(config.max_voices),
         max_voices: config.max_voices,
@@ -230,19 +276,42 @@ impl Mixer {
                         self.stats.commands_dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                Command::Cancel { id, until } => {
+                    if let Some(v) = self.voices.iter_mut().find(|v| v.id() == id) {
+                        // Too late to cancel: it started, so it stops quickly instead.
+                        v.stop(CUT_FADE);
+                    } else if self.pending_cancels.len() < self.pending_cancels.capacity() {
+                        self.pending_cancels.push((id, until));
+                    } else {
+                        self.stats.commands_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
         // A fade whose voice never came (it had already finished) is forgotten.
         let now = self.frame;
         self.pending_fades.retain(|&(_, at, frames)| at + frames as u64 >= now);
+        self.pending_cancels.retain(|&(_, until)| until >= now);
+    }
+
+    /// Moves queued voices into the heap (as far as it has room).
+    fn take_incoming(&mut self) {
+        while self.waiting.len() < self.waiting_capacity {
+            let Ok(voice) = self.incoming.pop() else { break };
+            self.seq += 1;
+            self.waiting.push(Waiting { start: voice.start(), seq: self.seq, voice });
+        }
     }
 
     fn admit(&mut self, end: u64) {
-        while let Ok(voice) = self.incoming.peek() {
-            if voice.start() >= end {
-                break;
+        self.take_incoming();
+        while self.waiting.peek().is_some_and(|w| w.start < end) {
+            let Some(Waiting { mut voice, .. }) = self.waiting.pop() else { break };
+            if let Some(i) = self.pending_cancels.iter().position(|c| c.0 == voice.id() && voice.id() != 0) {
+                self.pending_cancels.swap_remove(i);
+                self.retire(voice);
+                continue;
             }
-            let Ok(mut voice) = self.incoming.pop() else { break };
             if let Some(i) = self.pending_fades.iter().position(|f| f.0 == voice.id() && voice.id() != 0) {
                 let (_, at, frames) = self.pending_fades.swap_remove(i);
                 voice.stop_at(at, frames);

@@ -53,6 +53,11 @@ impl Clock {
         (self.anchor_frame as i128 + rounded).max(0) as u64
     }
 
+    /// True if `cps` is the tempo already playing.
+    pub fn is_tempo(&self, cps: f64) -> bool {
+        cps_rational(cps) == self.cps
+    }
+
     /// Changes the tempo from `frame` on; the cycle position at `frame` stays where it was.
     pub fn set_cps(&mut self, frame: u64, cps: f64) {
         let cps = cps_rational(cps);

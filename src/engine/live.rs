@@ -27,6 +27,12 @@ pub struct Live {
     handle: MixerHandle,
     scheduled_to: u64,
     lookahead: u64,
+    /// How far past the audio thread's position a reload can take effect.
+    min_ahead: u64,
+    /// The audio thread's position at the last tick.
+    now: u64,
+    /// Voices sent that had not started at the last tick: (id, layer, start).
+    queued: Vec<(u64, LayerId, u64)>,
     batch: Batch,
     counters: LiveCounters,
 }
@@ -40,6 +46,9 @@ impl Live {
             handle,
             scheduled_to: 0,
             lookahead,
+            min_ahead: lookahead,
+            now: 0,
+            queued: Vec::new(),
             batch: Batch::default(),
             counters: LiveCounters::default(),
         }
@@ -75,17 +84,50 @@ impl Live {
         self.counters
     }
 
-    /// Sets how far ahead to schedule.
-    pub fn set_lookahead(&mut self, frames: u64) {
+    /// Sets how far ahead to schedule, and how far past the audio thread's position a
+    /// reload can take effect (at most the lookahead): voices already queued beyond that
+    /// are cancelled and scheduled again from the new version, so a long lookahead (for
+    /// safety) does not delay reloads.
+    pub fn set_lookahead(&mut self, frames: u64, min_ahead: u64) {
         self.lookahead = frames;
+        self.min_ahead = min_ahead.min(frames);
     }
 
-    /// Stages a new version of a layer; returns the frame it will take effect at (as
-    /// soon as possible, or at the next cycle or bar).
-    pub fn reload(&mut self, layer: LayerId, patch: Patch, quantize: Quantize) -> u64 {
-        let at = self.scheduler.swap_frame(self.scheduled_to, quantize);
-        self.scheduler.stage(layer, patch, at);
+    /// Applies a new version of a layer; returns the frame it takes effect at: as soon
+    /// as possible (`now` is the audio thread's position), or at the next cycle or bar.
+    /// A swap before the end of what is already scheduled cancels the layer's queued
+    /// voices from there and reschedules them (unless the tempo changes: then it waits
+    /// for the scheduled frames, which other layers' voices are already placed at).
+    pub fn reload(&mut self, layer: LayerId, patch: Patch, quantize: Quantize, now: u64) -> u64 {
+        let earliest = (now.max(self.now) + self.min_ahead).min(self.scheduled_to);
+        let at = self.scheduler.swap_frame(earliest, quantize);
+        if at >= self.scheduled_to || !self.scheduler.can_swap_early(&patch) {
+            let at = at.max(self.scheduled_to);
+            let at = self.scheduler.swap_frame(at, quantize);
+            self.scheduler.stage(layer, patch, at);
+            return at;
+        }
+        let cancel: Vec<u64> = self.queued.iter().filter(|q| q.1 == layer && q.2 >= at).map(|q| q.0).collect();
+        self.queued.retain(|q| !(q.1 == layer && q.2 >= at));
+        self.scheduler.swap_early(layer, patch, at, self.scheduled_to, &cancel, &mut self.batch);
         at
+    }
+
+    fn flush(&mut self) {
+        // Commands first: fades and cancellations must reach the audio side before the
+        // voices that replace them could start.
+        for c in self.batch.commands.drain(..) {
+            if !self.handle.command(c) {
+                self.counters.unsent_commands += 1;
+            }
+        }
+        for (layer, v) in self.batch.voices.drain(..) {
+            let (id, start) = (v.id(), v.start());
+            match self.handle.send(v) {
+                Ok(()) => self.queued.push((id, layer, start)),
+                Err(_) => self.counters.unsent_voices += 1,
+            }
+        }
     }
 
     /// Schedules up to `now + lookahead` (`now` = the first frame the audio thread has
@@ -93,6 +135,8 @@ impl Live {
     /// returns the swaps applied.
     pub fn tick(&mut self, now: u64) -> Vec<Swap> {
         self.handle.collect();
+        self.now = now;
+        self.queued.retain(|q| q.2 >= now);
         let max_gap = (MAX_CATCH_UP_SECONDS * self.scheduler.clock().sample_rate() as f64) as u64;
         if now > self.scheduled_to + max_gap {
             self.counters.skipped_frames += now - self.scheduled_to;
@@ -100,22 +144,13 @@ impl Live {
         }
         let target = now + self.lookahead;
         if target <= self.scheduled_to {
-            return Vec::new();
+            // An early reload may have left voices and swaps to hand on.
+            self.flush();
+            return std::mem::take(&mut self.batch.swaps);
         }
         self.scheduler.schedule_into(self.scheduled_to, target, &mut self.batch);
         self.scheduled_to = target;
-        // Fades first: a crossfade's outgoing voices must hear about it before the
-        // voices fading in could start.
-        for c in self.batch.commands.drain(..) {
-            if !self.handle.command(c) {
-                self.counters.unsent_commands += 1;
-            }
-        }
-        for v in self.batch.voices.drain(..) {
-            if self.handle.send(v).is_err() {
-                self.counters.unsent_voices += 1;
-            }
-        }
+        self.flush();
         std::mem::take(&mut self.batch.swaps)
     }
 }

@@ -75,8 +75,8 @@ pub struct Swap {
 /// What one call to [`Scheduler::schedule_into`] produced.
 #[derive(Default)]
 pub struct Batch {
-    /// New voices in order of start frame.
-    pub voices: Vec<Box<Voice>>,
+    /// New voices, each with its layer, in order of start frame within each window.
+    pub voices: Vec<(LayerId, Box<Voice>)>,
     /// Fades for voices already sent.
     pub commands: Vec<Command>,
     /// Swaps applied.
@@ -202,7 +202,36 @@ impl Scheduler {
     pub fn schedule(&mut self, from: u64, to: u64) -> Vec<Box<Voice>> {
         let mut batch = Batch::default();
         self.schedule_into(from, to, &mut batch);
-        batch.voices
+        batch.voices.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// True if a new version can take over before frames already scheduled: it keeps
+    /// the tempo (other layers' voices are already placed at it).
+    pub fn can_swap_early(&self, patch: &Patch) -> bool {
+        patch.cps.is_none_or(|c| self.clock.is_tempo(c))
+    }
+
+    /// Swaps a new version of a layer in at `frame`, which is before `until`, the end of
+    /// what has already been scheduled: `cancel` lists the layer's voices already sent
+    /// that start at or after `frame` (they are cancelled), and the layer is scheduled
+    /// again from `frame` to `until` with the new version. Use only when
+    /// [`Scheduler::can_swap_early`] says so.
+    pub fn swap_early(
+        &mut self,
+        layer: LayerId,
+        patch: Patch,
+        frame: u64,
+        until: u64,
+        cancel: &[u64],
+        batch: &mut Batch,
+    ) {
+        self.layers[layer].pending = None;
+        self.sounding.retain(|s| !cancel.contains(&s.id));
+        for &id in cancel {
+            batch.commands.push(Command::Cancel { id, until });
+        }
+        self.swap(layer, patch, frame, batch);
+        self.window(frame, until, Some(layer), batch);
     }
 
     /// Schedules frames `[from, to)`, applying staged swaps at their frames, into `batch`.
@@ -212,7 +241,7 @@ impl Scheduler {
             let next = self.layers.iter().filter_map(|l| l.pending.as_ref().map(|p| p.0.max(t))).min();
             let until = next.map_or(to, |n| n.min(to));
             if until > t {
-                self.window(t, until, batch);
+                self.window(t, until, None, batch);
             }
             if next == Some(until) {
                 for layer in 0..self.layers.len() {
@@ -280,7 +309,7 @@ impl Scheduler {
         });
     }
 
-    fn window(&mut self, from: u64, to: u64, batch: &mut Batch) {
+    fn window(&mut self, from: u64, to: u64, only: Option<LayerId>, batch: &mut Batch) {
         let (begin, end) = (self.clock.cycle_at(from), self.clock.cycle_at(to));
         if end <= begin {
             return;
@@ -288,6 +317,9 @@ impl Scheduler {
         self.sounding.retain(|s| s.gate_end > from);
         let first = batch.voices.len();
         for layer in 0..self.layers.len() {
+            if only.is_some_and(|l| l != layer) {
+                continue;
+            }
             let tracks = std::mem::take(&mut self.layers[layer].tracks);
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             for track in &tracks {
@@ -315,14 +347,14 @@ impl Scheduler {
                         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
                         self.remember(layer, &track.name, &v, hap, whole);
                         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
-                        batch.voices.push(v);
+                        batch.voices.push((layer, v));
                     }
                 }
             }
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             self.layers[layer].tracks = tracks;
         }
-        batch.voices[first..].sort_by_key(|v| v.start());
+        batch.voices[first..].sort_by_key(|v| v.1.start());
     }
 
     fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, batch: &mut Batch) {
@@ -399,7 +431,7 @@ impl Scheduler {
         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
         for (track, v, hap, whole) in started {
             self.remember(layer, &track, &v, &hap, whole);
-            batch.voices.push(v);
+            batch.voices.push((layer, v));
             report.started += 1;
         }
         batch.swaps.push(report);
