@@ -269,3 +269,38 @@ fn reloads_do_not_wait_for_the_lookahead() {
     // Seeded noise hats vary by about 10%; a doubled one would be near twice as loud.
     assert!(hi < lo * 1.35, "a hat was doubled: {peaks:?}");
 }
+
+/// A reload that changes the tempo early moves every layer's queued voices, not only
+/// its own: the other file's hats follow the new tempo from the swap, none doubled.
+#[test]
+fn an_early_tempo_change_moves_every_layer() {
+    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
+    scheduler.add_layer("a", &compile(r#"setcps(0.5); d1(note("a4").s("sine").pan(1));"#), 0);
+    scheduler.add_layer("b", &compile(r#"d1(s("hh*4").pan(0));"#), 0);
+    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
+    let mut live = Live::new(scheduler, handle, 4800);
+    live.set_lookahead(4800, 512);
+    let mut callback = AudioCallback::new(mixer, None, AudioStatus::new());
+    let frames = secs(2.5) / BLOCK * BLOCK;
+    let mut out = vec![0.0f32; 2 * frames];
+    let asked = secs(1.45) as u64 / BLOCK as u64 * BLOCK as u64;
+    let mut at = 0;
+    for block in out.chunks_mut(2 * BLOCK) {
+        if callback.frame() == asked {
+            at = live.reload(0, compile(r#"setcps(1); d1(note("a4").s("sine").pan(1));"#), Quantize::None, asked);
+        }
+        live.tick(callback.frame());
+        callback.render(block, 2);
+    }
+    assert_eq!(at, asked + 512);
+    // The cycle at the swap, then beats every quarter cycle at the new tempo.
+    let c = (at as f64 / SR as f64) * 0.5;
+    let next = at as f64 / SR as f64 + (0.75 - c);
+    let mut expected = vec![0.0, 0.5, 1.0];
+    expected.extend((0..5).map(|k| next + k as f64 * 0.25));
+    let found = onsets(&channel(&out, 0), 0.02, 0.05);
+    assert_eq!(found.len(), expected.len(), "{found:?} vs {expected:?}");
+    for (f, e) in found.iter().zip(&expected) {
+        assert!((f - e).abs() < 0.002, "{found:?} vs {expected:?}");
+    }
+}

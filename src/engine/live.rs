@@ -96,19 +96,20 @@ impl Live {
     /// Applies a new version of a layer; returns the frame it takes effect at: as soon
     /// as possible (`now` is the audio thread's position), or at the next cycle or bar.
     /// A swap before the end of what is already scheduled cancels the layer's queued
-    /// voices from there and reschedules them (unless the tempo changes: then it waits
-    /// for the scheduled frames, which other layers' voices are already placed at).
+    /// voices from there and reschedules them (every layer's, if the tempo changes).
     pub fn reload(&mut self, layer: LayerId, patch: Patch, quantize: Quantize, now: u64) -> u64 {
         let earliest = (now.max(self.now) + self.min_ahead).min(self.scheduled_to);
         let at = self.scheduler.swap_frame(earliest, quantize);
-        if at >= self.scheduled_to || !self.scheduler.can_swap_early(&patch) {
+        if at >= self.scheduled_to {
             let at = at.max(self.scheduled_to);
             let at = self.scheduler.swap_frame(at, quantize);
             self.scheduler.stage(layer, patch, at);
             return at;
         }
-        let cancel: Vec<u64> = self.queued.iter().filter(|q| q.1 == layer && q.2 >= at).map(|q| q.0).collect();
-        self.queued.retain(|q| !(q.1 == layer && q.2 >= at));
+        let all = self.scheduler.changes_tempo(&patch);
+        let moved = |q: &(u64, LayerId, u64)| (all || q.1 == layer) && q.2 >= at;
+        let cancel: Vec<u64> = self.queued.iter().filter(|q| moved(q)).map(|q| q.0).collect();
+        self.queued.retain(|q| !moved(q));
         self.scheduler.swap_early(layer, patch, at, self.scheduled_to, &cancel, &mut self.batch);
         at
     }

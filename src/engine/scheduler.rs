@@ -205,17 +205,17 @@ impl Scheduler {
         batch.voices.into_iter().map(|(_, v)| v).collect()
     }
 
-    /// True if a new version can take over before frames already scheduled: it keeps
-    /// the tempo (other layers' voices are already placed at it).
-    pub fn can_swap_early(&self, patch: &Patch) -> bool {
-        patch.cps.is_none_or(|c| self.clock.is_tempo(c))
+    /// True if a new version changes the tempo (so every layer's voices after the swap
+    /// move, not only its own).
+    pub fn changes_tempo(&self, patch: &Patch) -> bool {
+        patch.cps.is_some_and(|c| !self.clock.is_tempo(c))
     }
 
     /// Swaps a new version of a layer in at `frame`, which is before `until`, the end of
-    /// what has already been scheduled: `cancel` lists the layer's voices already sent
-    /// that start at or after `frame` (they are cancelled), and the layer is scheduled
-    /// again from `frame` to `until` with the new version. Use only when
-    /// [`Scheduler::can_swap_early`] says so.
+    /// what has already been scheduled: `cancel` lists the voices already sent that start
+    /// at or after `frame` (they are cancelled), and the layer (every layer, if the tempo
+    /// changes) is scheduled again from `frame` to `until`. `cancel` must hold the voices
+    /// of every layer rescheduled.
     pub fn swap_early(
         &mut self,
         layer: LayerId,
@@ -225,13 +225,14 @@ impl Scheduler {
         cancel: &[u64],
         batch: &mut Batch,
     ) {
+        let only = if self.changes_tempo(&patch) { None } else { Some(layer) };
         self.layers[layer].pending = None;
         self.sounding.retain(|s| !cancel.contains(&s.id));
         for &id in cancel {
             batch.commands.push(Command::Cancel { id, until });
         }
         self.swap(layer, patch, frame, batch);
-        self.window(frame, until, Some(layer), batch);
+        self.window(frame, until, only, batch);
     }
 
     /// Schedules frames `[from, to)`, applying staged swaps at their frames, into `batch`.
