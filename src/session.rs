@@ -103,6 +103,8 @@ pub enum Event {
         sample_rate: u32,
         /// Files playing.
         files: Vec<PathBuf>,
+        /// Where the recording goes.
+        recording: Option<PathBuf>,
     },
     /// A save was swapped in.
     Reloaded {
@@ -165,9 +167,13 @@ fn ms(d: Duration) -> f64 {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Event::Started { output, sample_rate, files } => {
+            Event::Started { output, sample_rate, files, recording } => {
                 let names: Vec<_> = files.iter().map(|p| p.display().to_string()).collect();
-                write!(f, "playing {} on {output} at {sample_rate} Hz", names.join(", "))
+                write!(f, "playing {} on {output} at {sample_rate} Hz", names.join(", "))?;
+                match recording {
+                    Some(path) => write!(f, ", recording to {}", path.display()),
+                    None => Ok(()),
+                }
             }
             Event::Reloaded { file, compile, saved_at, live_at, cycle, swap } => {
                 write!(f, "reloaded {}: compiled and checked in {:.1} ms", file.display(), ms(*compile))?;
@@ -306,7 +312,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     let status = AudioStatus::new();
     let (recorder, producer) = match &opts.record {
         Some(path) => {
-            let (r, p) = Recorder::start(path, sample_rate)?;
+            let (r, p) = Recorder::start(&unused_path(path), sample_rate)?;
             (Some(r), Some(p))
         }
         None => (None, None),
@@ -326,6 +332,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         output: describe(output.as_ref().expect("just opened")),
         sample_rate,
         files: opts.files.clone(),
+        recording: recorder.as_ref().map(|r| r.path().to_path_buf()),
     });
 
     // Saves are read and compiled on the watcher's thread.
@@ -518,6 +525,17 @@ impl Troubles {
             }
         }
     }
+}
+
+/// `path` if nothing is there, else the first of `name-2.ext`, `name-3.ext`... that is
+/// free: a recording never overwrites a file.
+pub fn unused_path(path: &Path) -> PathBuf {
+    if !path.exists() {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    (2..).map(|n| path.with_file_name(format!("{stem}-{n}{ext}"))).find(|p| !p.exists()).expect("some name is free")
 }
 
 /// The starter patch `new` and a bare `play` write.

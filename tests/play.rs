@@ -62,6 +62,21 @@ fn recording_stops_cleanly_on(sig: &str) {
 }
 
 #[test]
+fn a_recording_never_overwrites_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.rhai"), r#"d1(s("bd"))"#).unwrap();
+    std::fs::write(dir.path().join("take.wav"), "precious").unwrap();
+    let out = rhaithm(dir.path())
+        .args(["play", "p.rhai", "--output", "null", "--duration", "0.3", "--record", "take.wav"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("recording to take-2.wav"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("take.wav")).unwrap(), "precious");
+    assert!(hound::WavReader::open(dir.path().join("take-2.wav")).is_ok());
+}
+
+#[test]
 fn sigterm_finalizes_the_recording() {
     recording_stops_cleanly_on("TERM");
 }
