@@ -245,7 +245,8 @@ fn reloads_do_not_wait_for_the_lookahead() {
         callback.render(block, 2);
     }
     let at = at.unwrap();
-    assert_eq!(at, asked + 512, "the swap waited for the lookahead");
+    // One short step (plus a moment to bring the new held note up to phase).
+    assert!(at >= asked + 512 && at <= asked + 512 + secs(0.004) as u64, "the swap waited: {at} for {asked}");
     assert_eq!(swaps.len(), 1);
     assert_eq!(swaps[0].frame, at);
     let stats = live.handle().stats();
@@ -292,7 +293,7 @@ fn an_early_tempo_change_moves_every_layer() {
         live.tick(callback.frame());
         callback.render(block, 2);
     }
-    assert_eq!(at, asked + 512);
+    assert!(at >= asked + 512 && at <= asked + 512 + secs(0.004) as u64, "{at} for {asked}");
     // The cycle at the swap, then beats every quarter cycle at the new tempo.
     let c = (at as f64 / SR as f64) * 0.5;
     let next = at as f64 / SR as f64 + (0.75 - c);

@@ -2,7 +2,7 @@
 //! audio thread, applies reloads at the frame they are due, and frees what the audio
 //! thread hands back. Runs on the control thread, ticked every millisecond or so.
 
-use super::scheduler::{Batch, LayerId, Scheduler, Swap};
+use super::scheduler::{Batch, CATCH_UP_COST, LayerId, Scheduler, Swap};
 use crate::dsp::MixerHandle;
 use crate::patch::{Patch, Quantize};
 
@@ -98,7 +98,12 @@ impl Live {
     /// A swap before the end of what is already scheduled cancels the layer's queued
     /// voices from there and reschedules them (every layer's, if the tempo changes).
     pub fn reload(&mut self, layer: LayerId, patch: Patch, quantize: Quantize, now: u64) -> u64 {
-        let earliest = (now.max(self.now) + self.min_ahead).min(self.scheduled_to);
+        let mut earliest = now.max(self.now) + self.min_ahead;
+        // Notes started mid-way run their oscillators up to the swap first: leave time.
+        let sr = self.scheduler.clock().sample_rate() as f64;
+        let work = self.scheduler.catch_up_estimate(&patch, earliest) * CATCH_UP_COST;
+        earliest += (work * sr).ceil() as u64;
+        let earliest = earliest.min(self.scheduled_to);
         let at = self.scheduler.swap_frame(earliest, quantize);
         if at >= self.scheduled_to {
             let at = at.max(self.scheduled_to);

@@ -102,8 +102,11 @@ fn seed(track: &str, onset: Rational, index: usize) -> u64 {
 }
 
 /// Most note time (seconds, over all notes of one swap) run ahead so that notes started
-/// mid-way are in phase.
-const MAX_CATCH_UP_SECONDS: f64 = 4.0;
+/// mid-way are in phase (at most about 2.5 ms of work).
+pub const MAX_CATCH_UP_SECONDS: f64 = 4.0;
+/// Upper bound of the time running one second of note ahead takes (a supersaw through a
+/// filter measures 0.6 ms on the reference machine).
+pub const CATCH_UP_COST: f64 = 0.001;
 
 /// Default crossfade between versions, in seconds.
 pub const DEFAULT_FADE: f64 = 0.05;
@@ -205,6 +208,30 @@ impl Scheduler {
         batch.voices.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// Seconds of note time a swap of `layer` to `patch` at `frame` would run ahead
+    /// (the new version's notes open at that frame, up to [`MAX_CATCH_UP_SECONDS`]): a
+    /// reload that must happen soon leaves itself that much more time.
+    pub fn catch_up_estimate(&self, patch: &Patch, frame: u64) -> f64 {
+        let c = self.clock.cycle_at(frame);
+        let c_next = self.clock.cycle_at(frame + 1);
+        let cps = self.clock.cps();
+        let mut total = 0.0;
+        for track in &patch.tracks {
+            for hap in track.pattern.query_span(c, c_next) {
+                let Some(w) = hap.whole.filter(|w| w.begin < c && w.end > c) else { continue };
+                // Only held notes (synths, instruments) are started mid-way.
+                let p = Params::from_value(&hap.value, |_| {});
+                let name = p.sound().unwrap_or(crate::dsp::build::DEFAULT_SOUND);
+                let held = patch.instruments.contains_key(name)
+                    || (crate::dsp::synth::SYNTHS.contains(&name) && !self.builder.samples.has(name));
+                if held {
+                    total += (c - w.begin).to_f64() / cps;
+                }
+            }
+        }
+        total.min(MAX_CATCH_UP_SECONDS)
+    }
+
     /// True if a new version changes the tempo (so every layer's voices after the swap
     /// move, not only its own).
     pub fn changes_tempo(&self, patch: &Patch) -> bool {
@@ -231,7 +258,7 @@ impl Scheduler {
         for &id in cancel {
             batch.commands.push(Command::Cancel { id, until });
         }
-        self.swap(layer, patch, frame, batch);
+        self.swap(layer, patch, frame, MAX_CATCH_UP_SECONDS, batch);
         self.window(frame, until, only, batch);
     }
 
@@ -248,7 +275,7 @@ impl Scheduler {
                 for layer in 0..self.layers.len() {
                     if self.layers[layer].pending.as_ref().is_some_and(|p| p.0 <= until) {
                         let (_, patch) = self.layers[layer].pending.take().expect("pending");
-                        self.swap(layer, patch, until, batch);
+                        self.swap(layer, patch, until, MAX_CATCH_UP_SECONDS, batch);
                     }
                 }
             }
@@ -358,7 +385,7 @@ impl Scheduler {
         batch.voices[first..].sort_by_key(|v| v.1.start());
     }
 
-    fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, batch: &mut Batch) {
+    fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, catch_up: f64, batch: &mut Batch) {
         if let Some(cps) = patch.cps {
             self.clock.set_cps(frame, cps);
         }
@@ -408,7 +435,7 @@ impl Scheduler {
         let sr = self.clock.sample_rate() as f64;
         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
         let mut started = Vec::new();
-        let mut budget = (MAX_CATCH_UP_SECONDS * sr) as u64;
+        let mut budget = (catch_up * sr) as u64;
         for (track, hap, index, taken) in &open {
             if *taken {
                 continue;
