@@ -390,13 +390,9 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
             retry_at = Some(Instant::now());
         }
         if output.is_none() && retry_at.is_some_and(|t| Instant::now() >= t) {
-            let cb = slot.take().unwrap_or_else(|| {
-                // The old stream kept its callback: start again with a fresh mixer.
-                let (h, m) = crate::dsp::mixer(MixerConfig::new(sample_rate as f64));
-                let fresh = Box::new(AudioCallback::new(m, None, status.clone()));
-                *live.handle_mut() = h;
-                fresh
-            });
+            // A dropped stream hands its callback back (see `Loan`); without it the
+            // session cannot go on, and stops (the recording is finished on the way out).
+            let Some(cb) = slot.take() else { bail!("the audio stream did not hand back its state") };
             let reopened = match device::choose(&opts.device) {
                 Ok(c) => open(opts.output, Some(&c), &opts.device, cb, &slot, sample_rate),
                 Err(e) => {

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use audio::{SR, onsets, peak_hz, rms};
+use audio::{SR, channel, check_crossfade, onsets, peak_hz, secs, tone};
 
 fn jack_running() -> bool {
     Command::new("jack_lsp").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
@@ -80,28 +80,6 @@ pcm.jackpcm {{ type jack; playback_ports {{ 0 system:playback_1 1 system:playbac
     xdg
 }
 
-fn tone(note: &str) -> String {
-    format!(
-        r#"// A hi-hat grid on the left, a held tone on the right.
-setcps(1);
-d1(s("hh*4").pan(0));
-d2(note("{note}").s("sine").attack(0.005).sustain(1).release(0.02).pan(1));
-"#
-    )
-}
-
-fn channel(x: &[f32], c: usize) -> Vec<f32> {
-    x.iter().skip(c).step_by(2).copied().collect()
-}
-
-fn max_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
-}
-
-fn secs(s: f64) -> usize {
-    (s * SR as f64) as usize
-}
-
 /// The frame in a "reloaded ... (frame N)" line.
 fn frame_of(line: &str) -> usize {
     let tail = line.split("(frame ").nth(1).unwrap_or_else(|| panic!("no frame in {line:?}"));
@@ -128,29 +106,30 @@ impl Lines {
     }
 }
 
-fn sleep_until(t: Instant) {
-    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+/// Starts `rhaithm play p.rhai` for `seconds` in `dir` through the tapped ALSA device
+/// (and `env`), recording to take.wav; its stdout comes back line by line.
+fn play(dir: &Path, xdg: &Path, seconds: &str, env: &[(&str, &str)]) -> (Child, Lines) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rhaithm"))
+        .args(["play", "p.rhai", "--headless", "--duration", seconds, "--buffer", "256", "--record", "take.wav"])
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", xdg)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, Lines(rx, Vec::new()))
 }
 
-/// Checks one swap in the tapped right channel: the old tone before, the new after, no
-/// step beyond the waveforms' own, no hole in the level.
-fn check_swap(right: &[f32], at: usize, old_hz: f64, new_hz: f64) {
-    let fade = secs(0.05);
-    let before = peak_hz(&right[at - secs(0.3)..at]);
-    let after = peak_hz(&right[at + fade..at + fade + secs(0.3)]);
-    assert!((before - old_hz).abs() < 2.0, "before the swap at {at}: {before} Hz, expected {old_hz}");
-    assert!((after - new_hz).abs() < 2.0, "after the swap at {at}: {after} Hz, expected {new_hz}");
-    let reference = max_step(&right[at - secs(0.3)..at - secs(0.01)])
-        .max(max_step(&right[at + fade + secs(0.01)..at + fade + secs(0.3)]));
-    let across = max_step(&right[at - secs(0.01)..at + fade + secs(0.01)]);
-    assert!(across <= reference * 1.05, "a step of {across} across the swap at {at}; the waveforms make {reference}");
-    let steady = rms(&right[at - secs(0.3)..at]);
-    // Two different tones overlapping beat (their sum swells and dips at the difference
-    // frequency), so a 5 ms window may dip well below the steady level; a gap would
-    // bring it near zero.
-    for w in right[at - secs(0.05)..at + fade + secs(0.05)].chunks(secs(0.005)) {
-        assert!(rms(w) > 0.3 * steady, "the level fell to {} (steady {steady}) at the swap at {at}", rms(w));
-    }
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
 }
 
 #[test]
@@ -163,22 +142,7 @@ fn plays_through_cpal_and_swaps_saves_in_without_a_glitch() {
     std::fs::write(&patch, tone("a4")).unwrap();
     let take = dir.path().join("take.wav");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rhaithm"))
-        .args(["play", "p.rhai", "--headless", "--duration", "7.5", "--buffer", "256", "--record", "take.wav"])
-        .current_dir(dir.path())
-        .env("XDG_CONFIG_HOME", &xdg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Lines(rx, Vec::new());
+    let (mut child, mut lines) = play(dir.path(), &xdg, "7.5", &[]);
     lines.wait_for("playing p.rhai", Duration::from_secs(20));
     let t0 = Instant::now();
 
@@ -228,8 +192,8 @@ fn plays_through_cpal_and_swaps_saves_in_without_a_glitch() {
 
     let left = channel(&played, 0);
     let right = channel(&played, 1);
-    check_swap(&right, f1, 440.0, 659.26);
-    check_swap(&right, f2, 659.26, 523.25);
+    check_crossfade(&right, f1, 440.0, 659.26);
+    check_crossfade(&right, f2, 659.26, 523.25);
 
     // The beat grid: a hat every quarter cycle (0.25 s), none missing or moved.
     let found = onsets(&left, 0.02, 0.05);
@@ -294,24 +258,8 @@ fn a_lost_device_is_reopened_and_the_recording_survives() {
     let tap = dir.path().join("tap.raw");
     let xdg = alsa_config(dir.path(), &tap);
     std::fs::write(dir.path().join("p.rhai"), tone("a4")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rhaithm"))
-        .args(["play", "p.rhai", "--headless", "--duration", "6", "--buffer", "256", "--record", "take.wav"])
-        .current_dir(dir.path())
-        .env("XDG_CONFIG_HOME", &xdg)
-        .env("JACK_DEFAULT_SERVER", &name)
-        .env("JACK_NO_START_SERVER", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut lines = Lines(rx, Vec::new());
+    let env = [("JACK_DEFAULT_SERVER", name.as_str()), ("JACK_NO_START_SERVER", "1")];
+    let (mut child, mut lines) = play(dir.path(), &xdg, "6", &env);
     lines.wait_for("playing p.rhai", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(1500));
     drop(server);

@@ -4,7 +4,7 @@
 
 mod audio;
 
-use audio::{SR, onsets, peak_hz, rms};
+use audio::{SR, channel, check_crossfade, max_step, onsets, peak_hz, rms, secs, tone};
 use rhaithm::audio::{AudioCallback, AudioStatus};
 use rhaithm::dsp::samples::SampleLibrary;
 use rhaithm::dsp::{MixerConfig, mixer};
@@ -18,14 +18,23 @@ fn compile(src: &str) -> Patch {
     Patch::compile(src, None).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The real control and audio sides, one layer per source, scheduling `lookahead` frames
+/// ahead and reloading `min_ahead` frames past the audio thread.
+fn rig(layers: &[&str], lookahead: u64, min_ahead: u64) -> (Live, AudioCallback) {
+    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
+    for (i, src) in layers.iter().enumerate() {
+        scheduler.add_layer(&format!("layer{i}"), &compile(src), 0);
+    }
+    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
+    let mut live = Live::new(scheduler, handle, lookahead);
+    live.set_lookahead(lookahead, min_ahead);
+    (live, AudioCallback::new(mixer, None, AudioStatus::new()))
+}
+
 /// Plays `first`, swapping in each `(frame, source)` at exactly that frame, for
 /// `seconds`; returns the interleaved output and the swaps as applied.
 fn play(first: &str, swaps: &[(u64, &str)], seconds: f64) -> (Vec<f32>, Vec<Swap>) {
-    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
-    scheduler.add_layer("p", &compile(first), 0);
-    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
-    let mut live = Live::new(scheduler, handle, 2 * BLOCK as u64);
-    let mut callback = AudioCallback::new(mixer, None, AudioStatus::new());
+    let (mut live, mut callback) = rig(&[first], 2 * BLOCK as u64, 2 * BLOCK as u64);
     let frames = (seconds * SR as f64) as usize / BLOCK * BLOCK;
     let mut out = vec![0.0f32; 2 * frames];
     let mut applied = Vec::new();
@@ -43,27 +52,6 @@ fn play(first: &str, swaps: &[(u64, &str)], seconds: f64) -> (Vec<f32>, Vec<Swap
     (out, applied)
 }
 
-fn channel(x: &[f32], c: usize) -> Vec<f32> {
-    x.iter().skip(c).step_by(2).copied().collect()
-}
-
-fn max_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
-}
-
-fn secs(s: f64) -> usize {
-    (s * SR as f64) as usize
-}
-
-/// A held tone (right channel) over a steady hi-hat grid (left channel).
-fn tone(note: &str) -> String {
-    format!(
-        r#"setcps(1);
-        d1(s("hh*4").pan(0));
-        d2(note("{note}").s("sine").attack(0.005).sustain(1).release(0.02).pan(1));"#
-    )
-}
-
 #[test]
 fn held_notes_crossfade_into_the_new_version_at_the_swap_frame() {
     let at = secs(1.37) as u64;
@@ -71,26 +59,7 @@ fn held_notes_crossfade_into_the_new_version_at_the_swap_frame() {
     assert_eq!(swaps.len(), 1);
     let s = &swaps[0];
     assert_eq!((s.frame, s.faded, s.kept, s.started), (at, 1, 0, 1), "{s:?}");
-    let right = channel(&out, 1);
-    let at = at as usize;
-    let fade = secs(0.05);
-    // The old sound before, the new sound after.
-    let before = peak_hz(&right[at - secs(0.3)..at]);
-    let after = peak_hz(&right[at + fade..at + fade + secs(0.3)]);
-    assert!((before - 440.0).abs() < 2.0, "before the swap: {before} Hz");
-    assert!((after - 659.26).abs() < 2.0, "after the swap: {after} Hz");
-    // No jump beyond the waveforms' own, and no hole in the level.
-    let reference = max_step(&right[at - secs(0.3)..at - secs(0.01)])
-        .max(max_step(&right[at + fade + secs(0.01)..at + fade + secs(0.3)]));
-    let across = max_step(&right[at - secs(0.01)..at + fade + secs(0.01)]);
-    assert!(across <= reference * 1.05, "step {across} across the swap, {reference} in the waveforms");
-    let steady = rms(&right[at - secs(0.3)..at]);
-    // Two different tones overlapping beat (their sum swells and dips at the difference
-    // frequency), so a 5 ms window may dip well below the steady level; a gap would
-    // bring it near zero.
-    for w in right[at - secs(0.05)..at + fade + secs(0.05)].chunks(secs(0.005)) {
-        assert!(rms(w) > 0.3 * steady, "level fell to {} of {steady}", rms(w));
-    }
+    check_crossfade(&channel(&out, 1), at as usize, 440.0, 659.26);
 }
 
 #[test]
@@ -186,11 +155,9 @@ fn a_tempo_change_keeps_the_cycle_position() {
 
 #[test]
 fn quantized_reloads_wait_for_the_next_cycle_or_bar() {
-    let v = compile(r#"setcps(1); d1(s("hh*4"));"#);
-    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
-    scheduler.add_layer("p", &v, 0);
-    let (handle, _mixer) = mixer(MixerConfig::new(SR as f64));
-    let mut live = Live::new(scheduler, handle, 512);
+    let src = r#"setcps(1); d1(s("hh*4"));"#;
+    let v = compile(src);
+    let (mut live, _callback) = rig(&[src], 512, 512);
     live.tick(secs(1.3) as u64);
     let now = secs(1.3) as u64;
     assert_eq!(live.reload(0, v.clone(), Quantize::None, now), live.scheduled_to());
@@ -225,12 +192,7 @@ fn preloaded_samples_are_shared_with_the_scheduler() {
 /// scheduled again from the new version, with no hit doubled or lost.
 #[test]
 fn reloads_do_not_wait_for_the_lookahead() {
-    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
-    scheduler.add_layer("p", &compile(&tone("a4")), 0);
-    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
-    let mut live = Live::new(scheduler, handle, 4800);
-    live.set_lookahead(4800, 512);
-    let mut callback = AudioCallback::new(mixer, None, AudioStatus::new());
+    let (mut live, mut callback) = rig(&[&tone("a4")], 4800, 512);
     let frames = secs(3.0) / BLOCK * BLOCK;
     let mut out = vec![0.0f32; 2 * frames];
     // Just before a hat (at 1.5 s) that is already queued.
@@ -275,13 +237,8 @@ fn reloads_do_not_wait_for_the_lookahead() {
 /// its own: the other file's hats follow the new tempo from the swap, none doubled.
 #[test]
 fn an_early_tempo_change_moves_every_layer() {
-    let mut scheduler = Scheduler::empty(SR, SampleLibrary::default());
-    scheduler.add_layer("a", &compile(r#"setcps(0.5); d1(note("a4").s("sine").pan(1));"#), 0);
-    scheduler.add_layer("b", &compile(r#"d1(s("hh*4").pan(0));"#), 0);
-    let (handle, mixer) = mixer(MixerConfig::new(SR as f64));
-    let mut live = Live::new(scheduler, handle, 4800);
-    live.set_lookahead(4800, 512);
-    let mut callback = AudioCallback::new(mixer, None, AudioStatus::new());
+    let a = r#"setcps(0.5); d1(note("a4").s("sine").pan(1));"#;
+    let (mut live, mut callback) = rig(&[a, r#"d1(s("hh*4").pan(0));"#], 4800, 512);
     let frames = secs(2.5) / BLOCK * BLOCK;
     let mut out = vec![0.0f32; 2 * frames];
     let asked = secs(1.45) as u64 / BLOCK as u64 * BLOCK as u64;

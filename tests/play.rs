@@ -14,8 +14,11 @@ fn rhaithm(dir: &Path) -> Command {
 
 type Out = std::io::Lines<BufReader<std::process::ChildStdout>>;
 
-fn stdout(child: &mut Child) -> Out {
-    BufReader::new(child.stdout.take().unwrap()).lines()
+/// Starts rhaithm in `dir`; its stdout comes back line by line.
+fn spawn(dir: &Path, args: &[&str]) -> (Child, Out) {
+    let mut child = rhaithm(dir).args(args).stdout(Stdio::piped()).spawn().unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, out)
 }
 
 /// Waits for a line containing `what` on the child's stdout.
@@ -39,12 +42,7 @@ fn signal(child: &Child, sig: &str) {
 fn recording_stops_cleanly_on(sig: &str) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.rhai"), r#"d1(note("a4").s("sine"))"#).unwrap();
-    let mut child = rhaithm(dir.path())
-        .args(["play", "p.rhai", "--output", "null", "--record", "take.wav"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = stdout(&mut child);
+    let (mut child, mut out) = spawn(dir.path(), &["play", "p.rhai", "--output", "null", "--record", "take.wav"]);
     wait_for(&mut out, "playing p.rhai");
     std::thread::sleep(Duration::from_millis(1200));
     signal(&child, sig);
@@ -140,12 +138,7 @@ fn headless_logs_each_reload_and_each_error_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("p.rhai");
     std::fs::write(&patch, "setcps(1);\nd1(s(\"bd*4\"));\n").unwrap();
-    let mut child = rhaithm(dir.path())
-        .args(["play", "p.rhai", "--output", "null", "--duration", "3"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = stdout(&mut child);
+    let (mut child, mut out) = spawn(dir.path(), &["play", "p.rhai", "--output", "null", "--duration", "3"]);
     wait_for(&mut out, "playing p.rhai");
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(&patch, "setcps(1);\nd1(s(\"bd*4\").gain(0.5));\n").unwrap();
@@ -181,12 +174,7 @@ fn an_underrun_is_reported_not_hidden() {
     // deadline; the log says so.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.rhai"), r#"d1(s("hh*8"))"#).unwrap();
-    let mut child = rhaithm(dir.path())
-        .args(["play", "p.rhai", "--output", "null", "--duration", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = stdout(&mut child);
+    let (mut child, mut out) = spawn(dir.path(), &["play", "p.rhai", "--output", "null", "--duration", "2"]);
     wait_for(&mut out, "playing p.rhai");
     std::thread::sleep(Duration::from_millis(500));
     signal(&child, "STOP");
@@ -202,12 +190,8 @@ fn a_file_broken_at_the_start_plays_from_its_first_good_save() {
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("p.rhai");
     std::fs::write(&patch, "d1(s(\"bd*4\")\n").unwrap();
-    let mut child = rhaithm(dir.path())
-        .args(["play", "p.rhai", "--output", "null", "--duration", "2", "--record", "take.wav"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = stdout(&mut child);
+    let (mut child, mut out) =
+        spawn(dir.path(), &["play", "p.rhai", "--output", "null", "--duration", "2", "--record", "take.wav"]);
     let lines = wait_for(&mut out, "playing p.rhai");
     assert!(lines[0].starts_with("p.rhai:2:1:") && lines[0].contains("silent until"), "{lines:?}");
     std::thread::sleep(Duration::from_millis(500));

@@ -162,6 +162,13 @@ impl VoiceBuilder {
     }
 }
 
+/// True if `name` plays as a held note (an instrument, or a built-in synth not shadowed
+/// by a sample bank): it sounds for as long as its event lasts, so a swap may start it
+/// mid-way. Drums and samples are one-shots.
+pub fn is_held(name: &str, instruments: &BTreeMap<String, Graph>, samples: &SampleLibrary) -> bool {
+    instruments.contains_key(name) || (!samples.has(name) && super::synth::SYNTHS.contains(&name))
+}
+
 /// True if `name` is a sound that can be played: one of the instruments, a sample bank,
 /// a drum synth or a built-in synth (the order [`VoiceBuilder::build`] looks in).
 pub fn is_known(name: &str, instruments: &BTreeMap<String, Graph>, samples: &SampleLibrary) -> bool {

@@ -8,7 +8,7 @@ use crate::patch::{Patch, Quantize};
 
 /// A gap longer than this (the control thread stalled, the stream was reopened) is
 /// skipped rather than played late.
-const MAX_CATCH_UP_SECONDS: f64 = 0.25;
+const MAX_STALL_SECONDS: f64 = 0.25;
 
 /// Counters the control side keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,11 +69,6 @@ impl Live {
         &self.handle
     }
 
-    /// The mixer handle, to replace (when a failed stream comes back with a new mixer).
-    pub fn handle_mut(&mut self) -> &mut MixerHandle {
-        &mut self.handle
-    }
-
     /// Frames scheduled so far: the earliest frame a reload can take effect at.
     pub fn scheduled_to(&self) -> u64 {
         self.scheduled_to
@@ -106,8 +101,6 @@ impl Live {
         let earliest = earliest.min(self.scheduled_to);
         let at = self.scheduler.swap_frame(earliest, quantize);
         if at >= self.scheduled_to {
-            let at = at.max(self.scheduled_to);
-            let at = self.scheduler.swap_frame(at, quantize);
             self.scheduler.stage(layer, patch, at);
             return at;
         }
@@ -116,6 +109,8 @@ impl Live {
         let cancel: Vec<u64> = self.queued.iter().filter(|q| moved(q)).map(|q| q.0).collect();
         self.queued.retain(|q| !moved(q));
         self.scheduler.swap_early(layer, patch, at, self.scheduled_to, &cancel, &mut self.batch);
+        // Sent at once: the swap is only a few milliseconds ahead of the audio thread.
+        self.flush();
         at
     }
 
@@ -143,20 +138,17 @@ impl Live {
         self.handle.collect();
         self.now = now;
         self.queued.retain(|q| q.2 >= now);
-        let max_gap = (MAX_CATCH_UP_SECONDS * self.scheduler.clock().sample_rate() as f64) as u64;
+        let max_gap = (MAX_STALL_SECONDS * self.scheduler.clock().sample_rate() as f64) as u64;
         if now > self.scheduled_to + max_gap {
             self.counters.skipped_frames += now - self.scheduled_to;
             self.scheduled_to = now;
         }
         let target = now + self.lookahead;
-        if target <= self.scheduled_to {
-            // An early reload may have left voices and swaps to hand on.
+        if target > self.scheduled_to {
+            self.scheduler.schedule_into(self.scheduled_to, target, &mut self.batch);
+            self.scheduled_to = target;
             self.flush();
-            return std::mem::take(&mut self.batch.swaps);
         }
-        self.scheduler.schedule_into(self.scheduled_to, target, &mut self.batch);
-        self.scheduled_to = target;
-        self.flush();
         std::mem::take(&mut self.batch.swaps)
     }
 }

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use super::clock::Clock;
+use crate::dsp::build::{DEFAULT_SOUND, is_held};
 use crate::dsp::mixer::Command;
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
@@ -93,6 +94,28 @@ pub struct Scheduler {
     sounding: Vec<Sounding>,
     warned: BTreeSet<String>,
     warnings: Vec<String>,
+}
+
+/// An event of a new version that is open at a swap's cycle `c` but began before it.
+struct Open {
+    track: String,
+    index: usize,
+    hap: Hap<Value>,
+    whole: (Rational, Rational),
+    /// Matched by a note already sounding (which keeps playing).
+    taken: bool,
+}
+
+fn open_events(patch: &Patch, c: Rational, c_next: Rational) -> Vec<Open> {
+    let mut open = Vec::new();
+    for track in &patch.tracks {
+        for (index, hap) in track.pattern.query_span(c, c_next).into_iter().enumerate() {
+            if let Some(w) = hap.whole.filter(|w| w.begin < c && w.end > c) {
+                open.push(Open { track: track.name.clone(), index, whole: (w.begin, w.end), hap, taken: false });
+            }
+        }
+    }
+    open
 }
 
 fn seed(track: &str, onset: Rational, index: usize) -> u64 {
@@ -178,11 +201,6 @@ impl Scheduler {
         &self.clock
     }
 
-    /// The layers' names.
-    pub fn layer_names(&self) -> Vec<String> {
-        self.layers.iter().map(|l| l.name.clone()).collect()
-    }
-
     /// Names of the tracks of every layer.
     pub fn track_names(&self) -> Vec<String> {
         self.layers.iter().flat_map(|l| l.tracks.iter().map(|t| t.name.clone())).collect()
@@ -213,22 +231,15 @@ impl Scheduler {
     /// reload that must happen soon leaves itself that much more time.
     pub fn catch_up_estimate(&self, patch: &Patch, frame: u64) -> f64 {
         let c = self.clock.cycle_at(frame);
-        let c_next = self.clock.cycle_at(frame + 1);
-        let cps = self.clock.cps();
-        let mut total = 0.0;
-        for track in &patch.tracks {
-            for hap in track.pattern.query_span(c, c_next) {
-                let Some(w) = hap.whole.filter(|w| w.begin < c && w.end > c) else { continue };
-                // Only held notes (synths, instruments) are started mid-way.
-                let p = Params::from_value(&hap.value, |_| {});
-                let name = p.sound().unwrap_or(crate::dsp::build::DEFAULT_SOUND);
-                let held = patch.instruments.contains_key(name)
-                    || (crate::dsp::synth::SYNTHS.contains(&name) && !self.builder.samples.has(name));
-                if held {
-                    total += (c - w.begin).to_f64() / cps;
-                }
-            }
-        }
+        let total: f64 = open_events(patch, c, self.clock.cycle_at(frame + 1))
+            .iter()
+            .filter(|o| {
+                // Only held notes are started mid-way.
+                let p = Params::from_value(&o.hap.value, |_| {});
+                is_held(p.sound().unwrap_or(DEFAULT_SOUND), &patch.instruments, &self.builder.samples)
+            })
+            .map(|o| (c - o.whole.0).to_f64() / self.clock.cps())
+            .sum();
         total.min(MAX_CATCH_UP_SECONDS)
     }
 
@@ -320,12 +331,13 @@ impl Scheduler {
         }
     }
 
+    /// Records a held note (call while the layer's instruments are in the builder).
     fn remember(&mut self, layer: LayerId, track: &str, voice: &Voice, hap: &Hap<Value>, whole: (Rational, Rational)) {
         if !voice.held() {
             return;
         }
         let instrument =
-            Params::from_value(&hap.value, |_| {}).sound().and_then(|s| self.layers[layer].instruments.get(s).cloned());
+            Params::from_value(&hap.value, |_| {}).sound().and_then(|s| self.builder.instruments.get(s).cloned());
         self.sounding.push(Sounding {
             id: voice.id(),
             layer,
@@ -372,9 +384,7 @@ impl Scheduler {
                     let whole = (whole.begin, whole.end);
                     let start = self.clock.frame_at(whole.0);
                     if let Some(v) = self.voice_for(layer, &track.name, hap, whole, index, start) {
-                        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
                         self.remember(layer, &track.name, &v, hap, whole);
-                        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
                         batch.voices.push((layer, v));
                     }
                 }
@@ -391,16 +401,7 @@ impl Scheduler {
         }
         self.sounding.retain(|s| s.gate_end > frame);
         let c = self.clock.cycle_at(frame);
-        let c_next = self.clock.cycle_at(frame + 1);
-        // The new version's events that are open at `frame` but began before it.
-        let mut open: Vec<(String, Hap<Value>, usize, bool)> = Vec::new();
-        for track in &patch.tracks {
-            for (index, hap) in track.pattern.query_span(c, c_next).into_iter().enumerate() {
-                if hap.whole.is_some_and(|w| w.begin < c && w.end > c) {
-                    open.push((track.name.clone(), hap, index, false));
-                }
-            }
-        }
+        let mut open = open_events(&patch, c, self.clock.cycle_at(frame + 1));
         let mut report = Swap { layer, frame, faded: 0, kept: 0, started: 0 };
         let fade = self.fade;
         let mut i = 0;
@@ -410,16 +411,16 @@ impl Scheduler {
                 i += 1;
                 continue;
             }
-            let same = open.iter_mut().find(|(track, hap, _, taken)| {
-                !*taken
-                    && *track == s.track
-                    && hap.whole.is_some_and(|w| (w.begin, w.end) == s.whole)
-                    && hap.value == s.value
-                    && Params::from_value(&hap.value, |_| {}).sound().and_then(|n| patch.instruments.get(n))
+            let same = open.iter_mut().find(|o| {
+                !o.taken
+                    && o.track == s.track
+                    && o.whole == s.whole
+                    && o.hap.value == s.value
+                    && Params::from_value(&o.hap.value, |_| {}).sound().and_then(|n| patch.instruments.get(n))
                         == s.instrument.as_ref()
             });
             if let Some(entry) = same {
-                entry.3 = true;
+                entry.taken = true;
                 report.kept += 1;
                 i += 1;
             } else {
@@ -434,34 +435,25 @@ impl Scheduler {
         let cps = self.clock.cps();
         let sr = self.clock.sample_rate() as f64;
         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
-        let mut started = Vec::new();
         let mut budget = (catch_up * sr) as u64;
-        for (track, hap, index, taken) in &open {
-            if *taken {
-                continue;
-            }
-            let whole = hap.whole.expect("open events have wholes");
-            let whole = (whole.begin, whole.end);
-            let Some(mut v) = self.voice_for(layer, track, hap, whole, *index, frame) else { continue };
+        for o in open.iter().filter(|o| !o.taken) {
+            let Some(mut v) = self.voice_for(layer, &o.track, &o.hap, o.whole, o.index, frame) else { continue };
             if !v.held() {
                 // A one-shot is never started in its middle.
                 continue;
             }
-            let offset = ((c - whole.0).to_f64() / cps * sr).round() as u64;
+            let offset = ((c - o.whole.0).to_f64() / cps * sr).round() as u64;
             // Running the oscillators up to here costs about 0.5 ms per second of note;
             // past the budget (long drones), the note starts in a fresh phase.
             let run = offset <= budget;
             budget -= if run { offset } else { 0 };
             v.skip(offset, run);
             v.fade_in(fade);
-            started.push((track.clone(), v, hap.clone(), whole));
-        }
-        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
-        for (track, v, hap, whole) in started {
-            self.remember(layer, &track, &v, &hap, whole);
+            self.remember(layer, &o.track, &v, &o.hap, o.whole);
             batch.voices.push((layer, v));
             report.started += 1;
         }
+        std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
         batch.swaps.push(report);
     }
 }

@@ -119,3 +119,50 @@ pub fn write_sine_wav(path: &std::path::Path, hz: f64, seconds: f64, rate: u32) 
     }
     w.finalize().unwrap();
 }
+
+/// One channel of interleaved stereo.
+pub fn channel(x: &[f32], c: usize) -> Vec<f32> {
+    x.iter().skip(c).step_by(2).copied().collect()
+}
+
+/// The largest step between neighbouring samples.
+pub fn max_step(x: &[f32]) -> f32 {
+    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+}
+
+/// Seconds as frames.
+pub fn secs(s: f64) -> usize {
+    (s * SR as f64) as usize
+}
+
+/// A held tone (right channel) over a steady hi-hat grid every quarter cycle (left).
+pub fn tone(note: &str) -> String {
+    format!(
+        r#"// A hi-hat grid on the left, a held tone on the right.
+setcps(1);
+d1(s("hh*4").pan(0));
+d2(note("{note}").s("sine").attack(0.005).sustain(1).release(0.02).pan(1));
+"#
+    )
+}
+
+/// Checks a 50 ms crossfade at frame `at` of one channel: the old tone before, the new
+/// one after, no step beyond the waveforms' own, no hole in the level.
+pub fn check_crossfade(x: &[f32], at: usize, old_hz: f64, new_hz: f64) {
+    let fade = secs(0.05);
+    let before = peak_hz(&x[at - secs(0.3)..at]);
+    let after = peak_hz(&x[at + fade..at + fade + secs(0.3)]);
+    assert!((before - old_hz).abs() < 2.0, "before the swap at {at}: {before} Hz, expected {old_hz}");
+    assert!((after - new_hz).abs() < 2.0, "after the swap at {at}: {after} Hz, expected {new_hz}");
+    let reference =
+        max_step(&x[at - secs(0.3)..at - secs(0.01)]).max(max_step(&x[at + fade + secs(0.01)..at + fade + secs(0.3)]));
+    let across = max_step(&x[at - secs(0.01)..at + fade + secs(0.01)]);
+    assert!(across <= reference * 1.05, "a step of {across} across the swap at {at}; the waveforms make {reference}");
+    let steady = rms(&x[at - secs(0.3)..at]);
+    // Two different tones overlapping beat (their sum swells and dips at the difference
+    // frequency), so a 5 ms window may dip well below the steady level; a gap would
+    // bring it near zero.
+    for w in x[at - secs(0.05)..at + fade + secs(0.05)].chunks(secs(0.005)) {
+        assert!(rms(w) > 0.3 * steady, "the level fell to {} (steady {steady}) at the swap at {at}", rms(w));
+    }
+}
