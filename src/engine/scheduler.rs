@@ -29,6 +29,8 @@ use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
 use crate::dsp::{BuildError, Graph, Voice, VoiceBuilder};
 use crate::patch::{Patch, Quantize, Track};
+use crate::limits::Limits;
+use crate::pattern::budget::Budget;
 use crate::pattern::{Hap, Rational, Value};
 
 /// Most events one track may start in one scheduling window.
@@ -42,9 +44,20 @@ pub type LayerId = usize;
 
 struct Layer {
     name: String,
+    /// The version playing (its tracks are queried through it, under the budgets).
+    patch: Patch,
     tracks: Vec<Track>,
     instruments: BTreeMap<String, Graph>,
-    pending: Option<(u64, Patch)>,
+    pending: Option<(When, Patch)>,
+}
+
+/// When a staged version takes over.
+#[derive(Clone, Copy, Debug)]
+enum When {
+    /// At this frame.
+    Frame(u64),
+    /// At the start of this cycle, wherever tempo changes before it put it.
+    Cycle(Rational),
 }
 
 /// A held note whose event may still be open.
@@ -94,6 +107,7 @@ pub struct Scheduler {
     sounding: Vec<Sounding>,
     warned: BTreeSet<String>,
     warnings: Vec<String>,
+    limits: Limits,
 }
 
 /// An event of a new version that is open at a swap's cycle `c` but began before it.
@@ -106,10 +120,10 @@ struct Open {
     taken: bool,
 }
 
-fn open_events(patch: &Patch, c: Rational, c_next: Rational) -> Vec<Open> {
+fn open_events(patch: &Patch, c: Rational, c_next: Rational, budget: Budget) -> Vec<Open> {
     let mut open = Vec::new();
     for track in &patch.tracks {
-        for (index, hap) in track.pattern.query_span(c, c_next).into_iter().enumerate() {
+        for (index, hap) in patch.query_track(track, c, c_next, budget).into_iter().enumerate() {
             if let Some(w) = hap.whole.filter(|w| w.begin < c && w.end > c) {
                 open.push(Open { track: track.name.clone(), index, whole: (w.begin, w.end), hap, taken: false });
             }
@@ -146,7 +160,13 @@ impl Scheduler {
             sounding: Vec::new(),
             warned: BTreeSet::new(),
             warnings: Vec::new(),
+            limits: Limits::default(),
         }
+    }
+
+    /// Sets the budgets tracks are queried under.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
     }
 
     /// A scheduler playing one patch from frame 0.
@@ -169,6 +189,7 @@ impl Scheduler {
         }
         self.layers.push(Layer {
             name: name.to_string(),
+            patch: patch.clone(),
             tracks: patch.tracks.clone(),
             instruments: patch.instruments.clone(),
             pending: None,
@@ -179,7 +200,32 @@ impl Scheduler {
     /// Stages a new version of a layer to take over at `frame` (or as soon as scheduling
     /// gets there, if it already has). A later staging replaces an earlier one.
     pub fn stage(&mut self, layer: LayerId, patch: Patch, frame: u64) {
-        self.layers[layer].pending = Some((frame, patch));
+        self.layers[layer].pending = Some((When::Frame(frame), patch));
+    }
+
+    /// Stages a new version of a layer to take over at the start of `cycle`, at whatever
+    /// frame that cycle begins once every tempo change before it has happened (so a
+    /// quantized swap lands on its bar even when another layer changes the tempo first).
+    pub fn stage_at_cycle(&mut self, layer: LayerId, patch: Patch, cycle: Rational) {
+        self.layers[layer].pending = Some((When::Cycle(cycle), patch));
+    }
+
+    /// The cycle a quantized swap asked for at `from` waits for (`None` when unquantized).
+    pub fn swap_cycle(&self, from: u64, quantize: Quantize) -> Option<Rational> {
+        let unit = match quantize {
+            Quantize::None => return None,
+            Quantize::Cycle => 1,
+            Quantize::Bar => CYCLES_PER_BAR,
+        };
+        let k = self.clock.cycle_at(from).ceil().floor_i64();
+        Some(Rational::int(k.saturating_add(unit - 1).div_euclid(unit).saturating_mul(unit)))
+    }
+
+    fn pending_frame(&self, when: When) -> u64 {
+        match when {
+            When::Frame(f) => f,
+            When::Cycle(c) => self.clock.frame_at(c),
+        }
     }
 
     /// The frame a swap asked for at `from` happens at, for a quantisation: `from`
@@ -231,7 +277,7 @@ impl Scheduler {
     /// reload that must happen soon leaves itself that much more time.
     pub fn catch_up_estimate(&self, patch: &Patch, frame: u64) -> f64 {
         let c = self.clock.cycle_at(frame);
-        let total: f64 = open_events(patch, c, self.clock.cycle_at(frame + 1))
+        let total: f64 = open_events(patch, c, self.clock.cycle_at(frame + 1), self.limits.live())
             .iter()
             .filter(|o| {
                 // Only held notes are started mid-way.
@@ -277,14 +323,15 @@ impl Scheduler {
     pub fn schedule_into(&mut self, from: u64, to: u64, batch: &mut Batch) {
         let mut t = from;
         while t < to {
-            let next = self.layers.iter().filter_map(|l| l.pending.as_ref().map(|p| p.0.max(t))).min();
+            let next =
+                self.layers.iter().filter_map(|l| l.pending.as_ref().map(|p| self.pending_frame(p.0).max(t))).min();
             let until = next.map_or(to, |n| n.min(to));
             if until > t {
                 self.window(t, until, None, batch);
             }
             if next == Some(until) {
                 for layer in 0..self.layers.len() {
-                    if self.layers[layer].pending.as_ref().is_some_and(|p| p.0 <= until) {
+                    if self.layers[layer].pending.as_ref().is_some_and(|p| self.pending_frame(p.0) <= until) {
                         let (_, patch) = self.layers[layer].pending.take().expect("pending");
                         self.swap(layer, patch, until, MAX_CATCH_UP_SECONDS, batch);
                     }
@@ -363,7 +410,7 @@ impl Scheduler {
             let tracks = std::mem::take(&mut self.layers[layer].tracks);
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             for track in &tracks {
-                let haps = track.pattern.query_span(begin, end);
+                let haps = self.layers[layer].patch.query_track(track, begin, end, self.limits.live());
                 let mut count = 0;
                 for (index, hap) in haps.iter().enumerate() {
                     let Some(whole) = hap.whole else { continue };
@@ -401,7 +448,7 @@ impl Scheduler {
         }
         self.sounding.retain(|s| s.gate_end > frame);
         let c = self.clock.cycle_at(frame);
-        let mut open = open_events(&patch, c, self.clock.cycle_at(frame + 1));
+        let mut open = open_events(&patch, c, self.clock.cycle_at(frame + 1), self.limits.live());
         let mut report = Swap { layer, frame, faded: 0, kept: 0, started: 0 };
         let fade = self.fade;
         let mut i = 0;
@@ -430,6 +477,7 @@ impl Scheduler {
             }
         }
         // The new version takes over.
+        self.layers[layer].patch = patch.clone();
         self.layers[layer].tracks = patch.tracks.clone();
         self.layers[layer].instruments = patch.instruments.clone();
         let cps = self.clock.cps();
