@@ -21,9 +21,9 @@ use crate::dsp::samples::SampleLibrary;
 use crate::dsp::{MixerConfig, mixer};
 use crate::engine::scheduler::{DEFAULT_FADE, Scheduler, Swap};
 use crate::engine::{Clock, Live};
+use crate::limits::Limits;
 use crate::patch::{Patch, Quantize};
 use crate::pattern::Rational;
-use crate::limits::Limits;
 use crate::script::ScriptError;
 use crate::vet::Isolation;
 
@@ -239,7 +239,8 @@ fn read_source(path: &Path) -> std::result::Result<String, ScriptError> {
         return Err(fail(format!("is {} bytes, too large for a patch", meta.len())));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| fail(format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(bytes)
+        .map_err(|e| fail(format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))
 }
 
 /// Starts the thread that checks and compiles saves, newest first: of several saves
@@ -359,9 +360,8 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // The first versions, checked like every later one.
     let mut current: Vec<Patch> = Vec::new();
     for f in &opts.files {
-        let loaded = read_source(f).and_then(|text| {
-            crate::vet::compile_untrusted(&opts.isolation, &text, f, Rational::ZERO, &opts.limits)
-        });
+        let loaded = read_source(f)
+            .and_then(|text| crate::vet::compile_untrusted(&opts.isolation, &text, f, Rational::ZERO, &opts.limits));
         match loaded {
             Ok(p) => current.push(p),
             Err(e) => {

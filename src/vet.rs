@@ -147,7 +147,8 @@ pub fn vet_in_process_of(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| error(path, format!("cannot start the checker ({}): {e}", exe.display())))?;
+    let mut child =
+        cmd.spawn().map_err(|e| error(path, format!("cannot start the checker ({}): {e}", exe.display())))?;
     // Pipes are drained on their own threads so that a chatty child never blocks.
     let mut stdin = child.stdin.take();
     let text = source.to_string();

@@ -153,9 +153,13 @@ fn sane(node: Node) -> Node {
     match node {
         Node::Delay(t) => Node::Delay(c(t, 0.0, 10.0, 0.0)),
         Node::Echo(t, fb) => Node::Echo(c(t, 0.0001, 10.0, 0.25), c(fb, 0.0, 0.99, 0.5)),
-        Node::Reverb(room, time, damp) => Node::Reverb(c(room, 1.0, 100.0, 10.0), c(time, 0.0, 60.0, 2.0), c(damp, 0.0, 1.0, 0.5)),
+        Node::Reverb(room, time, damp) => {
+            Node::Reverb(c(room, 1.0, 100.0, 10.0), c(time, 0.0, 60.0, 2.0), c(damp, 0.0, 1.0, 0.5))
+        }
         Node::Perc(a, d) => Node::Perc(c(a, 0.0, 60.0, 0.0), c(d, 0.0, 60.0, 0.5)),
-        Node::Adsr(a, d, s, r) => Node::Adsr(c(a, 0.0, 60.0, 0.0), c(d, 0.0, 60.0, 0.1), c(s, 0.0, 1.0, 1.0), c(r, 0.0, 60.0, 0.1)),
+        Node::Adsr(a, d, s, r) => {
+            Node::Adsr(c(a, 0.0, 60.0, 0.0), c(d, 0.0, 60.0, 0.1), c(s, 0.0, 1.0, 1.0), c(r, 0.0, 60.0, 0.1))
+        }
         Node::Pan(p) => Node::Pan(c(p, -1.0, 1.0, 0.0)),
         Node::Tanh(d) => Node::Tanh(c(d, 0.0, 1000.0, 1.0)),
         Node::Const(x) => Node::Const(if x.is_finite() { x } else { 0.0 }),

@@ -45,8 +45,7 @@ pub fn vet(patch: &Patch, from: Rational, cycles: i64, limits: &Limits) -> Resul
                     track,
                     format!(
                         "{events} events in cycle {}; at most {} per cycle (raise it with --max-events)",
-                        begin,
-                        limits.max_events_per_cycle
+                        begin, limits.max_events_per_cycle
                     ),
                 ));
             }

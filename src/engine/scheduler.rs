@@ -28,8 +28,8 @@ use crate::dsp::mixer::Command;
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
 use crate::dsp::{BuildError, Graph, Voice, VoiceBuilder};
-use crate::patch::{Patch, Quantize, Track};
 use crate::limits::Limits;
+use crate::patch::{Patch, Quantize, Track};
 use crate::pattern::budget::Budget;
 use crate::pattern::{Hap, Rational, Value};
 

@@ -50,7 +50,9 @@ impl Budget {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Exceeded {
     /// Too many haps.
-    #[error("too much work in one query (over {0} events counted through every transformation): a pattern far too dense")]
+    #[error(
+        "too much work in one query (over {0} events counted through every transformation): a pattern far too dense"
+    )]
     Fuel(u64),
     /// Nested too deep.
     #[error("patterns nested more than {0} levels deep while playing")]
@@ -176,7 +178,7 @@ pub fn enter() -> Option<Entered> {
         c.set(n);
         n
     });
-    if calls % 64 == 0
+    if calls.is_multiple_of(64)
         && let Some(d) = DEADLINE.with(Cell::get)
         && Instant::now() > d
     {
@@ -212,7 +214,7 @@ pub fn charge(units: u64) -> bool {
     match left.checked_sub(units) {
         Some(l) => {
             FUEL.with(|c| c.set(l));
-            if l % 256 == 0 && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d) {
+            if l.is_multiple_of(256) && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d) {
                 spend(Exceeded::Time(LIMITS.with(Cell::get).time.unwrap_or_default()));
             }
             !spent()

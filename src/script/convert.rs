@@ -38,7 +38,8 @@ fn locate_mini_error(rt: &Runtime, text: &str, err: &MiniError, call: Position) 
 
 /// Parses mini-notation, reporting errors at their place in the script.
 pub fn mini_at(rt: &Runtime, text: &str, call: Position) -> RhaiResult<Pat> {
-    let short: String = if text.chars().count() > 60 { text.chars().take(60).chain("…".chars()).collect() } else { text.into() };
+    let short: String =
+        if text.chars().count() > 60 { text.chars().take(60).chain("…".chars()).collect() } else { text.into() };
     let pat = mini(text).map_err(|e| {
         let pos = locate_mini_error(rt, text, &e, call);
         runtime_error(format!("mini-notation \"{short}\": {}", e.message), pos)

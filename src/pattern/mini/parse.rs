@@ -270,7 +270,7 @@ impl Parser {
                     self.pos += 1;
                     let a = self.number();
                     weight += a.unwrap_or(2.0) - 1.0;
-                    if !(weight.abs() <= MAX_WEIGHT) {
+                    if weight.is_nan() || weight.abs() > MAX_WEIGHT {
                         return Err(self.error_at(start, format!("a step weighs more than {MAX_WEIGHT}")));
                     }
                     continue;
@@ -279,7 +279,7 @@ impl Parser {
                     self.pos += 1;
                     let a = self.number();
                     reps += a.unwrap_or(2.0) - 1.0;
-                    if !(reps <= MAX_REPEATS) {
+                    if reps.is_nan() || reps > MAX_REPEATS {
                         return Err(self.error_at(start, format!("more than {MAX_REPEATS} repetitions of one step")));
                     }
                     pending.retain(|op| !matches!(op, PendingOp::Ready(Op::Replicate(_))));
