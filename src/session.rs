@@ -373,7 +373,9 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     for p in &current {
         preload(p, &opts.samples, Rational::ZERO);
     }
-    let mut scheduler = Scheduler::empty(sample_rate, opts.samples.clone());
+    // The control thread never decodes a file: what the checked cycles did not load
+    // is loaded in the background.
+    let mut scheduler = Scheduler::empty(sample_rate, opts.samples.background());
     scheduler.set_limits(opts.limits);
     scheduler.set_fade((opts.fade.max(0.0) * sample_rate as f64).round() as u32);
     for (f, p) in opts.files.iter().zip(&current) {
