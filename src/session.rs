@@ -250,6 +250,7 @@ fn spawn_compiler(
     tx: mpsc::Sender<Compiled>,
     opts: &PlayOptions,
     position: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
 ) -> Result<()> {
     let paths = opts.files.clone();
     let samples = opts.samples.clone();
@@ -270,7 +271,7 @@ fn spawn_compiler(
                 let path = &paths[saved.file];
                 let cycle = f64::from_bits(position.load(Ordering::Relaxed));
                 let from = Rational::from_f64(cycle.floor()).unwrap_or(Rational::ZERO);
-                let result = crate::vet::compile_untrusted(&isolation, &saved.text, path, from, &limits);
+                let result = crate::vet::compile_untrusted(&isolation, &saved.text, path, from, &limits, &stop);
                 if let Ok(p) = &result {
                     // Decoding the samples of the next cycles here keeps the disk off the
                     // control thread.
@@ -360,8 +361,9 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // The first versions, checked like every later one.
     let mut current: Vec<Patch> = Vec::new();
     for f in &opts.files {
-        let loaded = read_source(f)
-            .and_then(|text| crate::vet::compile_untrusted(&opts.isolation, &text, f, Rational::ZERO, &opts.limits));
+        let loaded = read_source(f).and_then(|text| {
+            crate::vet::compile_untrusted(&opts.isolation, &text, f, Rational::ZERO, &opts.limits, &stop)
+        });
         match loaded {
             Ok(p) => current.push(p),
             Err(e) => {
@@ -418,7 +420,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // The cycle playing now (f64 bits), so that a new version's samples are loaded
     // before it goes live.
     let position = Arc::new(AtomicU64::new(0f64.to_bits()));
-    spawn_compiler(saves, tx, &opts, position.clone())?;
+    spawn_compiler(saves, tx, &opts, position.clone(), stop.clone())?;
     let _watcher = crate::watch::watch(&opts.files, move |saved| {
         let _ = to_worker.send(saved);
     })?;

@@ -14,6 +14,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::engine::check::vet;
@@ -116,6 +117,7 @@ pub fn vet_in_process_of(
     path: &Path,
     from: Rational,
     limits: &Limits,
+    abort: &AtomicBool,
 ) -> Result<(), ScriptError> {
     let mut cmd = Command::new(exe);
     cmd.arg(SUBCOMMAND)
@@ -172,7 +174,7 @@ pub fn vet_in_process_of(
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if Instant::now() >= deadline || abort.load(Ordering::Relaxed) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
@@ -215,15 +217,20 @@ impl Isolation {
 }
 
 /// Vets `source` (in a checker process if asked) and compiles it here.
+/// `abort` stops a check under way (the session is quitting).
 pub fn compile_untrusted(
     isolation: &Isolation,
     source: &str,
     path: &Path,
     from: Rational,
     limits: &Limits,
+    abort: &AtomicBool,
 ) -> Result<Patch, ScriptError> {
     if let Isolation::Process(exe) = isolation {
-        vet_in_process_of(exe, source, path, from, limits)?;
+        vet_in_process_of(exe, source, path, from, limits, abort)?;
+    }
+    if abort.load(Ordering::Relaxed) {
+        return Err(error(path, "not checked: rhaithm is stopping".into()));
     }
     compile_vetted(source, path, from, limits)
 }
