@@ -343,7 +343,17 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // before it goes live.
     let position = Arc::new(AtomicU64::new(0f64.to_bits()));
     let at = position.clone();
-    let _watcher = crate::watch::watch(&opts.files, move |saved| {
+    let _watcher = crate::watch::watch(&opts.files, move |event| {
+        let saved = match event {
+            crate::watch::WatchEvent::Saved(saved) => saved,
+            crate::watch::WatchEvent::Problem(p) => {
+                let message = p.detail();
+                let path = paths.get(p.file).cloned().unwrap_or(p.path);
+                let error = ScriptError { path: Some(path), line: 0, column: 0, message };
+                let _ = tx.send(Compiled { file: p.file, result: Err(error), saved_at: p.at, compile: Duration::ZERO });
+                return;
+            }
+        };
         let started = Instant::now();
         let mut result = Patch::compile(&saved.text, Some(&paths[saved.file]));
         if let Ok(p) = &result {
