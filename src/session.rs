@@ -420,9 +420,18 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // The cycle playing now (f64 bits), so that a new version's samples are loaded
     // before it goes live.
     let position = Arc::new(AtomicU64::new(0f64.to_bits()));
-    spawn_compiler(saves, tx, &opts, position.clone(), stop.clone())?;
-    let _watcher = crate::watch::watch(&opts.files, move |saved| {
-        let _ = to_worker.send(saved);
+    spawn_compiler(saves, tx.clone(), &opts, position.clone(), stop.clone())?;
+    let paths = opts.files.clone();
+    let _watcher = crate::watch::watch(&opts.files, move |event| match event {
+        crate::watch::WatchEvent::Saved(saved) => {
+            let _ = to_worker.send(saved);
+        }
+        crate::watch::WatchEvent::Problem(p) => {
+            let message = p.detail();
+            let path = paths.get(p.file).cloned().unwrap_or(p.path);
+            let error = ScriptError { path: Some(path), line: 0, column: 0, message };
+            let _ = tx.send(Compiled { file: p.file, result: Err(error), saved_at: p.at, compile: Duration::ZERO });
+        }
     })?;
 
     let began = Instant::now();
