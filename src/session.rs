@@ -493,7 +493,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 /// Counters already reported.
 #[derive(Default)]
 struct Troubles {
-    seen: [u64; 7],
+    seen: [u64; 9],
 }
 
 impl Troubles {
@@ -513,6 +513,8 @@ impl Troubles {
             ("voices silenced (NaN or infinity)", stats.blown_up.load(Ordering::Relaxed)),
             ("recorded samples dropped (disk too slow)", status.record_dropped.load(Ordering::Relaxed)),
             ("frames skipped after a stall", c.skipped_frames),
+            ("voices stolen (voice limit reached)", stats.stolen.load(Ordering::Relaxed)),
+            ("events skipped (too many notes per track)", live.scheduler().skipped_events()),
         ];
         for (i, (what, total)) in now.into_iter().enumerate() {
             if total > self.seen[i] {
