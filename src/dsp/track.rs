@@ -86,12 +86,9 @@ impl Tracks {
                 if !(stage.bus[0][i].is_finite() && stage.bus[1][i].is_finite()) {
                     stage.blown = true;
                 }
-                let wanted = if peak * g > ceiling { ceiling / peak } else { 1.0 };
-                if wanted < g {
-                    g = wanted;
-                } else {
-                    g += (wanted - g) * recover;
-                }
+                // Recover towards 1, but never so far that this frame exceeds the ceiling.
+                let rising = g + (1.0 - g) * recover;
+                g = if peak * rising > ceiling { ceiling / peak } else { rising };
                 if g < 0.9999 {
                     self.limited += 1;
                 }
