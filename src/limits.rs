@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::dsp::MixerConfig;
+use crate::dsp::limits::VoiceLimits;
 use crate::pattern::budget::Budget;
 
 /// Every budget in one place.
@@ -23,6 +25,12 @@ pub struct Limits {
     pub vet_time: Duration,
     /// Address space the checker process may use, in bytes.
     pub vet_memory: u64,
+    /// The longest note, and how many notes a track may start in a short window.
+    pub voices: VoiceLimits,
+    /// Voices sounding at once, over all tracks (past it, the oldest are stolen).
+    pub max_voices: usize,
+    /// Voices sounding at once in one track.
+    pub max_voices_per_track: usize,
 }
 
 impl Default for Limits {
@@ -35,6 +43,9 @@ impl Default for Limits {
             check_fuel: 1_000_000,
             vet_time: Duration::from_secs(5),
             vet_memory: 4 << 30,
+            voices: VoiceLimits::default(),
+            max_voices: 256,
+            max_voices_per_track: 64,
         }
     }
 }
@@ -43,6 +54,15 @@ impl Limits {
     /// The budget of one track's query while playing.
     pub fn live(&self) -> Budget {
         Budget::new(self.query_fuel, self.query_time)
+    }
+
+    /// The mixer's configuration at a sample rate, with these voice caps.
+    pub fn mixer(&self, sample_rate: f64) -> MixerConfig {
+        MixerConfig {
+            max_voices: self.max_voices,
+            max_voices_per_track: self.max_voices_per_track.min(self.max_voices),
+            ..MixerConfig::new(sample_rate)
+        }
     }
 
     /// The budget of one cycle of one track when a version is checked.

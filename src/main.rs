@@ -163,6 +163,18 @@ struct LimitArgs {
     /// Memory the checker of a new version may use, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().vet_memory >> 20)]
     check_memory: u64,
+    /// Voices sounding at once; past it the oldest (quietest first) are stolen.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_voices)]
+    max_voices: usize,
+    /// Voices sounding at once in one track.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_voices_per_track)]
+    max_voices_per_track: usize,
+    /// Notes one track may start in 100 ms; more are skipped (and reported).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().voices.max_starts)]
+    max_notes: usize,
+    /// Longest note, in seconds; longer notes fade out there.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().voices.max_note)]
+    max_note: f64,
 }
 
 impl LimitArgs {
@@ -171,7 +183,22 @@ impl LimitArgs {
         anyhow::ensure!((1..=1000).contains(&self.query_ms), "--query-ms must be between 1 and 1000");
         anyhow::ensure!((1..=600).contains(&self.check_seconds), "--check-seconds must be between 1 and 600");
         anyhow::ensure!((256..=1 << 20).contains(&self.check_memory), "--check-memory must be between 256 and 1048576");
+        anyhow::ensure!((1..=4096).contains(&self.max_voices), "--max-voices must be between 1 and 4096");
+        anyhow::ensure!(
+            (1..=4096).contains(&self.max_voices_per_track),
+            "--max-voices-per-track must be between 1 and 4096"
+        );
+        anyhow::ensure!((1..=10_000).contains(&self.max_notes), "--max-notes must be between 1 and 10000");
+        anyhow::ensure!((0.01..=3600.0).contains(&self.max_note), "--max-note must be between 0.01 and 3600 seconds");
+        let d = Limits::default();
         Ok(Limits {
+            max_voices: self.max_voices,
+            max_voices_per_track: self.max_voices_per_track,
+            voices: rhaithm::dsp::limits::VoiceLimits {
+                max_starts: self.max_notes,
+                max_note: self.max_note,
+                ..d.voices
+            },
             max_events_per_cycle: self.max_events,
             query_time: std::time::Duration::from_millis(self.query_ms),
             vet_time: std::time::Duration::from_secs(self.check_seconds),

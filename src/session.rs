@@ -17,8 +17,8 @@ use anyhow::{Context, Result, bail};
 use crate::audio::callback::Loan;
 use crate::audio::device::{self, Chosen, DeviceOutput};
 use crate::audio::{AudioCallback, AudioStatus, CallbackSlot, DeviceOptions, NullOutput, Recorder};
+use crate::dsp::mixer;
 use crate::dsp::samples::SampleLibrary;
-use crate::dsp::{MixerConfig, mixer};
 use crate::engine::scheduler::{DEFAULT_FADE, Scheduler, Swap};
 use crate::engine::{Clock, Live};
 use crate::limits::Limits;
@@ -385,7 +385,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     }
 
     // The audio side.
-    let (handle, mixer) = mixer(MixerConfig::new(sample_rate as f64));
+    let (handle, mixer) = mixer(opts.limits.mixer(sample_rate as f64));
     let status = AudioStatus::new();
     let (recorder, producer) = match &opts.record {
         Some(path) => {
@@ -581,7 +581,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 /// Counters already reported.
 #[derive(Default)]
 struct Troubles {
-    seen: [u64; 7],
+    seen: [u64; 9],
 }
 
 impl Troubles {
@@ -601,6 +601,8 @@ impl Troubles {
             ("voices silenced (NaN or infinity)", stats.blown_up.load(Ordering::Relaxed)),
             ("recorded samples dropped (disk too slow)", status.record_dropped.load(Ordering::Relaxed)),
             ("frames skipped after a stall", c.skipped_frames),
+            ("voices stolen (voice limit reached)", stats.stolen.load(Ordering::Relaxed)),
+            ("events skipped (too many notes per track)", live.scheduler().skipped_events()),
         ];
         for (i, (what, total)) in now.into_iter().enumerate() {
             if total > self.seen[i] {

@@ -18,12 +18,19 @@
 //!
 //! Problems (an unknown sound, an unknown control, a sample that cannot be read, a
 //! window with too many events) become warnings, each reported once.
+//!
+//! Live safety: each track (a layer's named track) gets an id the mixer uses for its
+//! per-track voice cap and safety stage; a track may start at most
+//! [`VoiceLimits::max_starts`] voices within any [`VoiceLimits::start_window`] (the rest
+//! of its events are skipped, counted in [`Scheduler::skipped_events`] and reported once
+//! per track), and notes end at [`VoiceLimits::max_note`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use super::clock::Clock;
 use crate::dsp::build::{DEFAULT_SOUND, is_held};
+use crate::dsp::limits::{StartLimiter, VoiceLimits};
 use crate::dsp::mixer::Command;
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
@@ -108,6 +115,10 @@ pub struct Scheduler {
     warned: BTreeSet<String>,
     warnings: Vec<String>,
     limits: Limits,
+    voice_limits: VoiceLimits,
+    starts: StartLimiter,
+    /// Track ids: the index of each (layer, track name) seen.
+    track_ids: Vec<(LayerId, String)>,
 }
 
 /// An event of a new version that is open at a swap's cycle `c` but began before it.
@@ -161,12 +172,39 @@ impl Scheduler {
             warned: BTreeSet::new(),
             warnings: Vec::new(),
             limits: Limits::default(),
+            voice_limits: VoiceLimits::default(),
+            starts: StartLimiter::new(&VoiceLimits::default(), sample_rate as f64),
+            track_ids: Vec::new(),
         }
     }
 
     /// Sets the budgets tracks are queried under.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+        self.set_voice_limits(limits.voices);
+    }
+
+    /// Sets the live-safety limits of voices (the longest note, the most notes a track
+    /// starts in a short window). Starts counted so far are forgotten.
+    pub fn set_voice_limits(&mut self, limits: VoiceLimits) {
+        self.voice_limits = limits;
+        self.builder.max_note = limits.max_note;
+        self.starts = StartLimiter::new(&limits, self.clock.sample_rate() as f64);
+    }
+
+    /// Events skipped so far because their track started too many notes at once.
+    pub fn skipped_events(&self) -> u64 {
+        self.starts.skipped()
+    }
+
+    /// The id of a layer's track (numbered as first seen), which its voices carry to the
+    /// mixer.
+    pub fn track_id(&mut self, layer: LayerId, track: &str) -> usize {
+        if let Some(i) = self.track_ids.iter().position(|(l, t)| *l == layer && t == track) {
+            return i;
+        }
+        self.track_ids.push((layer, track.to_string()));
+        self.track_ids.len() - 1
     }
 
     /// A scheduler playing one patch from frame 0.
@@ -311,6 +349,12 @@ impl Scheduler {
     ) {
         let only = if self.changes_tempo(&patch) { None } else { Some(layer) };
         self.layers[layer].pending = None;
+        // The cancelled voices are scheduled again: their starts must not count twice.
+        for (id, (l, _)) in self.track_ids.iter().enumerate() {
+            if only.is_none_or(|o| o == *l) {
+                self.starts.rewind(id, frame);
+            }
+        }
         self.sounding.retain(|s| !cancel.contains(&s.id));
         for &id in cancel {
             batch.commands.push(Command::Cancel { id, until });
@@ -357,12 +401,21 @@ impl Scheduler {
             self.warn(format!("control:{key}"), format!("control \"{key}\" is not supported and is ignored"));
         }
         params.duration = (whole.1 - whole.0).to_f64() / cps;
+        let track_id = self.track_id(layer, track);
+        if !self.starts.admit(track_id, start) {
+            return None;
+        }
         let layer_name = &self.layers[layer].name;
         match self.builder.build(&params, start, seed(track, whole.0, index)) {
             Ok(mut v) => {
                 v.set_id(self.next_id);
+                v.set_track(track_id);
                 self.next_id += 1;
                 Some(v)
+            }
+            Err(e @ BuildError::TooSlow { .. }) => {
+                self.warn(format!("slow:{layer_name}:{track}"), format!("{layer_name}: track {track}: {e}; skipped"));
+                None
             }
             Err(BuildError::UnknownSound(name)) => {
                 let message = format!(
@@ -435,11 +488,29 @@ impl Scheduler {
                         batch.voices.push((layer, v));
                     }
                 }
+                self.warn_skipped(layer, &track.name);
             }
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             self.layers[layer].tracks = tracks;
         }
         batch.voices[first..].sort_by_key(|v| v.1.start());
+    }
+
+    /// Reports (once per track) the events of a track the start limit skipped.
+    fn warn_skipped(&mut self, layer: LayerId, track: &str) {
+        let id = self.track_id(layer, track);
+        let skipped = self.starts.take_skipped(id);
+        if skipped > 0 {
+            let VoiceLimits { max_starts, start_window, .. } = self.voice_limits;
+            let message = format!(
+                "{}: track {track}: {skipped} events skipped: more than {max_starts} notes in {:.0} ms ({:.0} per second); \
+                 later ones are counted as skipped events",
+                self.layers[layer].name,
+                start_window * 1000.0,
+                max_starts as f64 / start_window.max(1e-9),
+            );
+            self.warn(format!("starts:{layer}:{track}"), message);
+        }
     }
 
     fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, catch_up: f64, batch: &mut Batch) {
