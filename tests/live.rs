@@ -262,3 +262,34 @@ fn an_early_tempo_change_moves_every_layer() {
         assert!((f - e).abs() < 0.002, "{found:?} vs {expected:?}");
     }
 }
+
+/// A swap quantized to the bar lands on the bar even when the other file changes the
+/// tempo before it gets there.
+#[test]
+fn a_bar_quantized_swap_stays_on_the_bar_across_another_files_tempo_change() {
+    let a = r#"setcps(1); d1(s("hh*4"));"#;
+    let b = r#"d2(s("bd"));"#;
+    let (mut live, mut callback) = rig(&[a, b], 512, 512);
+    let mut block = vec![0.0f32; 2 * BLOCK];
+    let mut swaps = Vec::new();
+    let mut asked_tempo = false;
+    live.tick(0);
+    // At 0.3 s, file b asks for the next bar (cycle 4, 4 s away at 1 cps).
+    while callback.frame() < secs(0.3) as u64 {
+        swaps.extend(live.tick(callback.frame()));
+        callback.render(&mut block, 2);
+    }
+    live.reload(1, compile(r#"d2(s("sn"));"#), Quantize::Bar, callback.frame());
+    // At 1.5 s (cycle 1.5), file a doubles the tempo: cycle 4 is now at 1.5 + 2.5 / 2 s.
+    while callback.frame() < secs(3.5) as u64 {
+        if !asked_tempo && callback.frame() >= secs(1.5) as u64 {
+            live.reload(0, compile(r#"setcps(2); d1(s("hh*4"));"#), Quantize::None, callback.frame());
+            asked_tempo = true;
+        }
+        swaps.extend(live.tick(callback.frame()));
+        callback.render(&mut block, 2);
+    }
+    let bar = swaps.iter().find(|s| s.layer == 1).expect("file b swapped");
+    let cycle = live.scheduler().clock().cycle_at(bar.frame);
+    assert_eq!(cycle, rhaithm::pattern::Rational::int(4), "swap at frame {} is cycle {cycle}", bar.frame);
+}

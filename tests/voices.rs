@@ -174,9 +174,10 @@ fn a_flooded_track_leaves_the_others_alone() {
     assert_eq!(skipped.len(), 1, "{:?}", both.warnings);
     assert!(skipped[0].contains("track d1") && skipped[0].contains("64 notes in 100 ms"), "{}", skipped[0]);
     assert!(peak(&both.samples) <= 1.0);
-    // The count is kept for the session's report.
+    // The count is kept for the session's report (some windows of the flood are cut off
+    // earlier by the track's query budget, so not all 100,000 reach the limiter).
     let t = defaults(&[(0.0, flood)], 1.0);
-    assert!(t.skipped > 99_000, "{} skipped", t.skipped);
+    assert!(t.skipped > 50_000, "{} skipped", t.skipped);
 }
 
 /// `gain(1e9)` on one track: the other track, in the middle of the same stereo field, is
