@@ -144,6 +144,12 @@ enum Command {
         /// Time one cycle of one track may take to check, in milliseconds.
         #[arg(long, default_value_t = 500)]
         check_ms: u64,
+        /// Address space this process may use, in bytes.
+        #[arg(long, default_value_t = Limits::default().vet_memory)]
+        memory: u64,
+        /// CPU seconds this process may use.
+        #[arg(long, default_value_t = Limits::default().vet_time.as_secs() + 1)]
+        cpu: u64,
     },
 }
 
@@ -239,6 +245,11 @@ fn sample_library(dirs: &[PathBuf]) -> SampleLibrary {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Vet { memory, cpu, .. } = &cli.command {
+        // The checker confines itself before anything else (the player spawns it
+        // without running code between fork and exec).
+        rhaithm::vet::confine(*memory, *cpu);
+    }
     // Scripts are compiled and patterns queried on this thread: give it a stack deep
     // enough for everything the budgets allow.
     let worker = std::thread::Builder::new().name("rhaithm".into()).stack_size(rhaithm::vet::BIG_STACK).spawn(
@@ -440,7 +451,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Vet { path, from, max_events, check_ms } => {
+        Command::Vet { path, from, max_events, check_ms, .. } => {
             let limits = Limits {
                 max_events_per_cycle: max_events,
                 check_time: std::time::Duration::from_millis(check_ms),

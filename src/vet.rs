@@ -60,6 +60,27 @@ fn answer(verdict: &Result<Patch, ScriptError>) -> String {
     }
 }
 
+/// Limits the calling process (the checker, first thing): address space, CPU seconds, no
+/// core dumps, and death with its parent.
+pub fn confine(memory: u64, cpu_seconds: u64) {
+    let limit = |resource, value: u64| {
+        let r = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+        // SAFETY: setrlimit reads a valid rlimit struct.
+        unsafe { libc::setrlimit(resource, &r) };
+    };
+    limit(libc::RLIMIT_AS, memory);
+    limit(libc::RLIMIT_CPU, cpu_seconds);
+    limit(libc::RLIMIT_CORE, 0);
+    // SAFETY: plain prctl/getppid/_exit calls.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        // The parent may have gone before the line above.
+        if libc::getppid() == 1 {
+            libc::_exit(1);
+        }
+    }
+}
+
 /// The checker process's side: reads the source on standard input, vets it, answers on
 /// standard output. Always exits 0 when it could answer.
 pub fn child_main(path: &Path, from: Rational, limits: &Limits) -> std::io::Result<()> {
@@ -131,24 +152,13 @@ pub fn vet_in_process_of(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let memory = limits.vet_memory;
-    let cpu = limits.vet_time.as_secs() + 1;
-    // SAFETY: only async-signal-safe calls (setrlimit, prctl) between fork and exec.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            let limit = |resource, value: u64| {
-                let r = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
-                libc::setrlimit(resource, &r);
-            };
-            limit(libc::RLIMIT_AS, memory);
-            limit(libc::RLIMIT_CPU, cpu);
-            limit(libc::RLIMIT_CORE, 0);
-            // The checker dies with the player.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
+    // The child confines itself (see `confine`): no code runs between fork and exec
+    // here, so the standard library spawns it without copying this process's memory
+    // map, and the audio thread never takes copy-on-write faults for it.
+    cmd.arg("--memory")
+        .arg(limits.vet_memory.to_string())
+        .arg("--cpu")
+        .arg((limits.vet_time.as_secs() + 1).to_string());
     let mut child =
         cmd.spawn().map_err(|e| error(path, format!("cannot start the checker ({}): {e}", exe.display())))?;
     // Pipes are drained on their own threads so that a chatty child never blocks.
