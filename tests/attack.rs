@@ -350,6 +350,15 @@ struct Session {
 
 impl Session {
     fn start(dir: &Path, samples: &Path, n: usize) -> Session {
+        let mut s = Session::start_unsettled(dir, samples, n);
+        // A save in the first instants is the subject of its own test
+        // (`a_save_right_after_start_is_taken`); here every attack gets a settled session.
+        s.wait_for(|_| false, Instant::now() + Duration::from_millis(500));
+        s
+    }
+
+    /// Starts `play` and returns as soon as it says it is playing.
+    fn start_unsettled(dir: &Path, samples: &Path, n: usize) -> Session {
         write_good(&dir.join(ATTACKED), 0);
         let take = dir.join(format!("take{n}.wav"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_rhaithm"))
@@ -426,6 +435,15 @@ impl Session {
 
     /// Stops the process (SIGTERM, then SIGKILL) and returns the recording.
     fn finish(mut self) -> (Vec<f32>, Instant) {
+        if std::env::var("RHAITHM_ATTACK_DEBUG").is_ok_and(|v| v == "1") {
+            for (t, l) in &self.seen {
+                eprintln!(
+                    "{:8.3} {}",
+                    t.duration_since(self.started).as_secs_f64(),
+                    l.chars().take(200).collect::<String>()
+                );
+            }
+        }
         let _ = Command::new("kill").args(["-s", "TERM", &self.child.id().to_string()]).status();
         let until = Instant::now() + Duration::from_secs(5);
         while self.child.try_wait().unwrap().is_none() && Instant::now() < until {
@@ -669,6 +687,21 @@ fn play_group_7() {
 #[test]
 fn play_group_8() {
     play_nth_group(8);
+}
+
+/// A save made just after `playing` is printed is taken, like any other.
+#[test]
+fn a_save_right_after_start_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = sample_folder(dir.path());
+    std::fs::write(dir.path().join(CONTROL), CONTROL_SRC).unwrap();
+    let mut s = Session::start_unsettled(dir.path(), &samples, 0);
+    let t = Instant::now();
+    std::fs::write(dir.path().join(ATTACKED), good(1)).unwrap();
+    let took = s.wait_for(|l| l.starts_with(&format!("reloaded {ATTACKED}")), t + Duration::from_secs(3));
+    let said: Vec<String> = s.since(t).map(str::to_string).collect();
+    s.finish();
+    assert!(took.is_some(), "a save right after the start was not taken; it said: {said:?}");
 }
 
 #[test]
