@@ -193,6 +193,7 @@ fn main() {
         .env("XDG_CONFIG_HOME", &xdg)
         .env("JACK_DEFAULT_SERVER", &server)
         .env("JACK_NO_START_SERVER", "1")
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -262,6 +263,8 @@ fn main() {
                 let _ = std::fs::remove_dir_all(&live);
             }
             std::fs::write(&live, text.replace("{k}", &saves.to_string())).unwrap();
+            let first = text.lines().last().unwrap_or("").replace(" // {k}", "");
+            eprintln!("{:7.1} s  save {saves} ({kind}): {first}", t0.elapsed().as_secs_f64());
             next_save += Duration::from_secs(2);
         }
         std::thread::sleep(Duration::from_millis(20));
