@@ -361,7 +361,12 @@ impl Session {
     fn start_unsettled(dir: &Path, samples: &Path, n: usize) -> Session {
         write_good(&dir.join(ATTACKED), 0);
         let take = dir.join(format!("take{n}.wav"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rhaithm"))
+        // Under an 8 GB address-space limit, so that a runaway allocation fails in the
+        // binary rather than taking the machine's memory.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 8000000; exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_rhaithm"))
             .args(["play", CONTROL, ATTACKED, "--output", "null", "--headless", "--record"])
             .arg(&take)
             .arg("--samples")

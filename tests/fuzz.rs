@@ -47,7 +47,22 @@ fn avoided(input: &str) -> bool {
     std::env::var("RHAITHM_FUZZ_AVOID").is_ok_and(|v| v.split(';').any(|a| !a.is_empty() && input.contains(a)))
 }
 
+/// Caps this process's address space (once), see the module docs.
+fn cap_memory() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mb: u64 = std::env::var("RHAITHM_FUZZ_VMEM_MB").ok().and_then(|s| s.parse().ok()).unwrap_or(8192);
+        let limit = libc::rlimit { rlim_cur: mb << 20, rlim_max: mb << 20 };
+        // SAFETY: setrlimit only reads the struct passed to it.
+        let r = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+        if r != 0 {
+            eprintln!("could not cap the address space: {}", std::io::Error::last_os_error());
+        }
+    });
+}
+
 fn config() -> Config {
+    cap_memory();
     Config {
         cases: cases(),
         // Shrinking a hang costs a deadline per step: keep it bounded.
