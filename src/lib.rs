@@ -13,9 +13,11 @@
 pub mod audio;
 pub mod dsp;
 pub mod engine;
+pub mod limits;
 pub mod patch;
 pub mod pattern;
 pub mod query;
 pub mod script;
 pub mod session;
+pub mod vet;
 pub mod watch;

@@ -11,9 +11,17 @@ use clap::{Parser, Subcommand};
 use rhaithm::audio::DeviceOptions;
 use rhaithm::dsp::samples::{SampleLibrary, default_folder};
 use rhaithm::engine::{Length, SampleFormat};
+use rhaithm::limits::Limits;
 use rhaithm::patch::{Patch, Quantize};
 use rhaithm::pattern::Rational;
+use rhaithm::pattern::budget::Budget;
 use rhaithm::session::{self, Event, OutputKind, PlayOptions};
+use rhaithm::vet::Isolation;
+
+/// Longest render, in seconds (it is kept in memory).
+const MAX_RENDER_SECONDS: f64 = 3600.0;
+/// Most cycles `query` prints at once.
+const MAX_QUERY_CYCLES: i64 = 10_000;
 
 #[derive(Parser)]
 #[command(name = "rhaithm", version, about = "Live-coding music with Rhai patterns")]
@@ -99,6 +107,8 @@ enum Command {
         /// A folder of sample banks; may be repeated.
         #[arg(long = "samples", value_name = "DIR")]
         samples: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Write a commented starter patch, then play it.
     New {
@@ -117,7 +127,85 @@ enum Command {
         /// A folder of sample banks; may be repeated.
         #[arg(long = "samples", value_name = "DIR")]
         samples: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+    /// The checker process `play` starts for every save (reads the source on stdin).
+    #[command(name = "__vet", hide = true)]
+    Vet {
+        /// The patch file the source comes from (for messages).
+        path: PathBuf,
+        /// First cycle to play in test.
+        #[arg(long, default_value = "0", allow_hyphen_values = true)]
+        from: Rational,
+        /// Most events per cycle and track.
+        #[arg(long, default_value_t = Limits::default().max_events_per_cycle)]
+        max_events: usize,
+        /// Time one cycle of one track may take to check, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        check_ms: u64,
+    },
+}
+
+/// The budgets a performer may raise (see docs/live.md).
+#[derive(clap::Args, Clone, Copy, Debug)]
+struct LimitArgs {
+    /// Most events one track may have in one cycle; a version with more is refused.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_events_per_cycle)]
+    max_events: usize,
+    /// Time one track's query may take while playing, in milliseconds (past it, that
+    /// track is silent for that moment and the error is shown).
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().query_time.as_millis() as u64)]
+    query_ms: u64,
+    /// Time checking a new version may take, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().vet_time.as_secs())]
+    check_seconds: u64,
+    /// Memory the checker of a new version may use, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().vet_memory >> 20)]
+    check_memory: u64,
+    /// Voices sounding at once; past it the oldest (quietest first) are stolen.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_voices)]
+    max_voices: usize,
+    /// Voices sounding at once in one track.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_voices_per_track)]
+    max_voices_per_track: usize,
+    /// Notes one track may start in 100 ms; more are skipped (and reported).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().voices.max_starts)]
+    max_notes: usize,
+    /// Longest note, in seconds; longer notes fade out there.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().voices.max_note)]
+    max_note: f64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Result<Limits> {
+        anyhow::ensure!((1..=1_000_000).contains(&self.max_events), "--max-events must be between 1 and 1000000");
+        anyhow::ensure!((1..=1000).contains(&self.query_ms), "--query-ms must be between 1 and 1000");
+        anyhow::ensure!((1..=600).contains(&self.check_seconds), "--check-seconds must be between 1 and 600");
+        anyhow::ensure!((256..=1 << 20).contains(&self.check_memory), "--check-memory must be between 256 and 1048576");
+        anyhow::ensure!((1..=4096).contains(&self.max_voices), "--max-voices must be between 1 and 4096");
+        anyhow::ensure!(
+            (1..=4096).contains(&self.max_voices_per_track),
+            "--max-voices-per-track must be between 1 and 4096"
+        );
+        anyhow::ensure!((1..=10_000).contains(&self.max_notes), "--max-notes must be between 1 and 10000");
+        anyhow::ensure!((0.01..=3600.0).contains(&self.max_note), "--max-note must be between 0.01 and 3600 seconds");
+        let d = Limits::default();
+        Ok(Limits {
+            max_voices: self.max_voices,
+            max_voices_per_track: self.max_voices_per_track,
+            voices: rhaithm::dsp::limits::VoiceLimits {
+                max_starts: self.max_notes,
+                max_note: self.max_note,
+                ..d.voices
+            },
+            max_events_per_cycle: self.max_events,
+            query_time: std::time::Duration::from_millis(self.query_ms),
+            vet_time: std::time::Duration::from_secs(self.check_seconds),
+            vet_memory: self.check_memory << 20,
+            ..Limits::default()
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,10 +239,25 @@ fn sample_library(dirs: &[PathBuf]) -> SampleLibrary {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    // Scripts are compiled and patterns queried on this thread: give it a stack deep
+    // enough for everything the budgets allow.
+    let worker = std::thread::Builder::new().name("rhaithm".into()).stack_size(rhaithm::vet::BIG_STACK).spawn(
+        move || match run(cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    );
+    match worker.map(|w| w.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => {
+            eprintln!("error: rhaithm stopped on an internal error (a bug: please report it)");
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: cannot start: {e}");
             ExitCode::FAILURE
         }
     }
@@ -203,6 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             duration,
             lookahead,
             samples,
+            limits,
         } => {
             let files = if files.is_empty() {
                 let path = PathBuf::from(session::STARTER_FILE);
@@ -235,6 +339,8 @@ fn run(cli: Cli) -> Result<()> {
             opts.duration = duration;
             opts.lookahead = lookahead / 1000.0;
             opts.samples = sample_library(&samples);
+            opts.limits = limits.limits()?;
+            opts.isolation = Isolation::current_exe();
             play(opts, headless)?;
         }
         Command::New { name, no_play } => {
@@ -243,6 +349,7 @@ fn run(cli: Cli) -> Result<()> {
             if !no_play {
                 let mut opts = PlayOptions::new(vec![path]);
                 opts.samples = sample_library(&[]);
+                opts.isolation = Isolation::current_exe();
                 play(opts, false)?;
             }
         }
@@ -256,9 +363,18 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Query { from, to, expr } => {
+            anyhow::ensure!(to >= from, "--to must not be before --from");
+            anyhow::ensure!(
+                (to - from) <= Rational::int(MAX_QUERY_CYCLES),
+                "at most {MAX_QUERY_CYCLES} cycles at a time"
+            );
+            anyhow::ensure!(expr.len() <= rhaithm::limits::MAX_SOURCE_BYTES, "the expression is too long");
             let engine = rhaithm::script::ScriptEngine::new(&expr, None);
             let pattern = engine.eval_pattern().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let lines = rhaithm::query::query_lines(&pattern, from, to);
+            let budget = Limits::default().check();
+            let budget = Budget { fuel: budget.fuel, time: Some(std::time::Duration::from_secs(10)), ..budget };
+            let lines = rhaithm::pattern::budget::run(budget, || rhaithm::query::query_lines(&pattern, from, to))
+                .map_err(|e| anyhow::anyhow!("<expr>: {e}"))?;
             if let Some(e) = engine.runtime().take_error() {
                 anyhow::bail!("{e}");
             }
@@ -277,6 +393,17 @@ fn run(cli: Cli) -> Result<()> {
                 (Some(c), None) => Length::Cycles(c),
                 (None, None) => Length::Cycles(8.0),
             };
+            let secs = match length {
+                Length::Seconds(s) => s,
+                Length::Cycles(c) => c / compiled.cps_or_default(),
+            };
+            anyhow::ensure!(
+                secs.is_finite() && secs > 0.0 && secs <= MAX_RENDER_SECONDS,
+                "the length must be more than 0 and at most {} minutes (it is {secs} s)",
+                MAX_RENDER_SECONDS / 60.0
+            );
+            rhaithm::engine::check::vet(&compiled, Rational::ZERO, 2, &Limits::default())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let started = std::time::Instant::now();
             let rendered = rhaithm::engine::render(
                 &compiled,
@@ -294,6 +421,9 @@ fn run(cli: Cli) -> Result<()> {
                 Format::S24 => SampleFormat::S24,
                 Format::S16 => SampleFormat::S16,
             };
+            if let Some(e) = compiled.take_query_error() {
+                eprintln!("{e} (that track was silent there; the rest was rendered)");
+            }
             rhaithm::engine::write_wav(&output, &rendered, format)
                 .with_context(|| format!("writing {}", output.display()))?;
             let seconds = rendered.frames() as f64 / sample_rate as f64;
@@ -310,9 +440,18 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Check { patch, samples } => {
+        Command::Vet { path, from, max_events, check_ms } => {
+            let limits = Limits {
+                max_events_per_cycle: max_events,
+                check_time: std::time::Duration::from_millis(check_ms),
+                ..Limits::default()
+            };
+            rhaithm::vet::child_main(&path, from, &limits).context("answering")?;
+        }
+        Command::Check { patch, samples, limits } => {
+            let limits = limits.limits()?;
             let compiled = Patch::load(&patch).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let report = rhaithm::engine::check::check(&compiled, &sample_library(&samples));
+            let report = rhaithm::engine::check::check(&compiled, &sample_library(&samples), &limits);
             for w in &report.warnings {
                 eprintln!("{}: warning: {w}", patch.display());
             }

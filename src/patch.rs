@@ -6,9 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::dsp::Graph;
-use crate::pattern::Pat;
 use std::sync::Arc;
+
+use crate::dsp::Graph;
+use crate::limits::{MAX_SOURCE_BYTES, MAX_SOURCE_LINES};
+use crate::pattern::budget::{self, Budget};
+use crate::pattern::{Hap, Pat, Rational, Value};
 
 use crate::script::{Runtime, ScriptEngine, ScriptError};
 
@@ -26,6 +29,20 @@ pub enum Quantize {
     Bar,
 }
 
+/// Refuses sources too large to be a patch (and whose line numbers Rhai could not
+/// count).
+fn check_size(source: &str, path: Option<&Path>) -> Result<(), ScriptError> {
+    let error = |message: String| ScriptError { path: path.map(Path::to_path_buf), line: 0, column: 0, message };
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(error(format!("{} bytes is too large for a patch (at most {MAX_SOURCE_BYTES})", source.len())));
+    }
+    let lines = source.lines().count();
+    if lines > MAX_SOURCE_LINES {
+        return Err(error(format!("{lines} lines is too long for a patch (at most {MAX_SOURCE_LINES})")));
+    }
+    Ok(())
+}
+
 /// One named track.
 #[derive(Clone)]
 pub struct Track {
@@ -33,6 +50,8 @@ pub struct Track {
     pub name: String,
     /// What it plays.
     pub pattern: Pat,
+    /// Line and column where the script declared it (0 when unknown).
+    pub at: (usize, usize),
 }
 
 /// A compiled patch.
@@ -55,14 +74,16 @@ impl Patch {
     /// Runs a patch script. A script that declares no track but ends in a pattern (or a
     /// mini-notation string) plays that pattern as track `main`.
     pub fn compile(source: &str, path: Option<&Path>) -> Result<Patch, ScriptError> {
+        check_size(source, path)?;
         let engine = ScriptEngine::new(source, path);
         let value = engine.eval()?;
         let rt = engine.runtime();
         let state = rt.take_patch();
-        let mut tracks: Vec<Track> = state.tracks.into_iter().map(|(name, pattern)| Track { name, pattern }).collect();
+        let mut tracks: Vec<Track> =
+            state.tracks.into_iter().map(|(name, pattern, at)| Track { name, pattern, at }).collect();
         if tracks.is_empty() && !value.is_unit() {
             let pattern = engine.to_pattern(&value)?;
-            tracks.push(Track { name: "main".into(), pattern });
+            tracks.push(Track { name: "main".into(), pattern, at: (0, 0) });
         }
         let quantize = state.quantize.map(|q| match q.as_str() {
             "cycle" => Quantize::Cycle,
@@ -88,6 +109,29 @@ impl Patch {
             message: format!("cannot read: {e}"),
         })?;
         Patch::compile(&source, Some(path))
+    }
+
+    /// Queries one track for `[begin, end)` under `budget`. A query that blows its
+    /// budget (or panics) gives nothing, and its error, placed at the track's
+    /// declaration, is kept for [`Patch::take_query_error`].
+    pub fn query_track(&self, track: &Track, begin: Rational, end: Rational, budget: Budget) -> Vec<Hap<Value>> {
+        match budget::run(budget, || track.pattern.query_span(begin, end)) {
+            Ok(haps) => haps,
+            Err(why) => {
+                self.runtime.record(self.track_error(track, why.to_string()));
+                Vec::new()
+            }
+        }
+    }
+
+    /// An error about a track, placed at its declaration.
+    pub fn track_error(&self, track: &Track, message: String) -> ScriptError {
+        ScriptError {
+            path: self.runtime.path().map(Path::to_path_buf),
+            line: track.at.0,
+            column: track.at.1,
+            message: format!("track {}: {message}", track.name),
+        }
     }
 
     /// The first error raised inside one of the script's closures while its patterns

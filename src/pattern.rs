@@ -5,6 +5,7 @@
 //! control side, never on the audio thread. Strudel 1.2.6 is the reference for every
 //! semantic detail, down to the seeded random choices.
 
+pub mod budget;
 pub mod controls;
 mod core;
 pub mod euclid;
@@ -17,7 +18,7 @@ mod transform;
 pub mod value;
 
 pub use self::core::{
-    PatValue, Pattern, State, fastcat, pure, signal, silence, slowcat, slowcat_prime, stack, timecat,
+    MAX_BUILD_DEPTH, PatValue, Pattern, State, fastcat, pure, signal, silence, slowcat, slowcat_prime, stack, timecat,
 };
 pub use mini::{MiniError, mini};
 pub use ops::{Align, Pat, PatFn, patternify};

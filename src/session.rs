@@ -17,13 +17,15 @@ use anyhow::{Context, Result, bail};
 use crate::audio::callback::Loan;
 use crate::audio::device::{self, Chosen, DeviceOutput};
 use crate::audio::{AudioCallback, AudioStatus, CallbackSlot, DeviceOptions, NullOutput, Recorder};
+use crate::dsp::mixer;
 use crate::dsp::samples::SampleLibrary;
-use crate::dsp::{MixerConfig, mixer};
 use crate::engine::scheduler::{DEFAULT_FADE, Scheduler, Swap};
 use crate::engine::{Clock, Live};
+use crate::limits::Limits;
 use crate::patch::{Patch, Quantize};
 use crate::pattern::Rational;
 use crate::script::ScriptError;
+use crate::vet::Isolation;
 
 /// Where the sound goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,10 @@ pub struct PlayOptions {
     pub samples: SampleLibrary,
     /// Extra scheduling headroom past one buffer, in seconds.
     pub lookahead: f64,
+    /// The budgets of checking and playing.
+    pub limits: Limits,
+    /// Where new versions are checked before they go live.
+    pub isolation: Isolation,
 }
 
 impl PlayOptions {
@@ -70,6 +76,8 @@ impl PlayOptions {
             duration: None,
             samples: SampleLibrary::default(),
             lookahead: DEFAULT_LOOKAHEAD,
+            limits: Limits::default(),
+            isolation: Isolation::InProcess,
         }
     }
 }
@@ -121,8 +129,11 @@ pub enum Event {
         /// What the swap did.
         swap: Swap,
     },
-    /// A save did not compile (or a pattern failed while playing); nothing changed.
+    /// A save did not compile or failed its check; nothing changed.
     ScriptError(ScriptError),
+    /// The version playing raised an error (its track was silent for that moment);
+    /// reported once per version, repeats counted.
+    PlayError(ScriptError),
     /// A file did not compile when playback started; it is silent until a good save.
     NotStarted(ScriptError),
     /// A warning (an unknown sound, a skipped event...).
@@ -185,6 +196,7 @@ impl fmt::Display for Event {
                 write!(f, " ({faded} held notes crossfaded, {kept} kept, {started} started)")
             }
             Event::ScriptError(e) => write!(f, "{e} (the last good version keeps playing)"),
+            Event::PlayError(e) => write!(f, "{e} (while playing: that track is silent where it fails)"),
             Event::NotStarted(e) => write!(f, "{e} (this file stays silent until a save compiles)"),
             Event::Warning(w) => write!(f, "warning: {w}"),
             Event::Trouble { what, new, total } => write!(f, "{what}: {new} (total {total})"),
@@ -214,6 +226,65 @@ fn preload(patch: &Patch, samples: &SampleLibrary, from: Rational) {
     for sound in crate::engine::check::sounds_used(patch, from, PRELOAD_CYCLES) {
         samples.preload(&sound);
     }
+}
+
+/// Reads a patch file as text, with one clear message for each way that can fail.
+fn read_source(path: &Path) -> std::result::Result<String, ScriptError> {
+    let fail = |message: String| ScriptError { path: Some(path.to_path_buf()), line: 0, column: 0, message };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if meta.is_dir() {
+        return Err(fail("is a folder, not a patch file".into()));
+    }
+    if meta.len() > crate::limits::MAX_SOURCE_BYTES as u64 {
+        return Err(fail(format!("is {} bytes, too large for a patch", meta.len())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes)
+        .map_err(|e| fail(format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))
+}
+
+/// Starts the thread that checks and compiles saves, newest first: of several saves
+/// of one file waiting, only the last is compiled.
+fn spawn_compiler(
+    saves: mpsc::Receiver<crate::watch::Saved>,
+    tx: mpsc::Sender<Compiled>,
+    opts: &PlayOptions,
+    position: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let paths = opts.files.clone();
+    let samples = opts.samples.clone();
+    let limits = opts.limits;
+    let isolation = opts.isolation.clone();
+    std::thread::Builder::new().name("rhaithm-compile".into()).stack_size(crate::vet::BIG_STACK).spawn(move || {
+        while let Ok(first) = saves.recv() {
+            let mut waiting = vec![first];
+            waiting.extend(saves.try_iter());
+            let newest: Vec<_> = waiting
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| !waiting[i + 1..].iter().any(|later| later.file == s.file))
+                .map(|(_, s)| s)
+                .collect();
+            for saved in newest {
+                let started = Instant::now();
+                let path = &paths[saved.file];
+                let cycle = f64::from_bits(position.load(Ordering::Relaxed));
+                let from = Rational::from_f64(cycle.floor()).unwrap_or(Rational::ZERO);
+                let result = crate::vet::compile_untrusted(&isolation, &saved.text, path, from, &limits, &stop);
+                if let Ok(p) = &result {
+                    // Decoding the samples of the next cycles here keeps the disk off the
+                    // control thread.
+                    let _ = crate::pattern::budget::catch_quiet(|| preload(p, &samples, from));
+                }
+                let compile = started.elapsed();
+                if tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile }).is_err() {
+                    return;
+                }
+            }
+        }
+    })?;
+    Ok(())
 }
 
 /// An empty patch (plays nothing), for a file whose first version does not compile.
@@ -287,10 +358,13 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     };
     let sample_rate = chosen.as_ref().map_or(opts.device.sample_rate.unwrap_or(NULL_SAMPLE_RATE), Chosen::sample_rate);
 
-    // The first versions.
+    // The first versions, checked like every later one.
     let mut current: Vec<Patch> = Vec::new();
     for f in &opts.files {
-        match Patch::load(f) {
+        let loaded = read_source(f).and_then(|text| {
+            crate::vet::compile_untrusted(&opts.isolation, &text, f, Rational::ZERO, &opts.limits, &stop)
+        });
+        match loaded {
             Ok(p) => current.push(p),
             Err(e) => {
                 on_event(&Event::NotStarted(e));
@@ -301,14 +375,17 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     for p in &current {
         preload(p, &opts.samples, Rational::ZERO);
     }
-    let mut scheduler = Scheduler::empty(sample_rate, opts.samples.clone());
+    // The control thread never decodes a file: what the checked cycles did not load
+    // is loaded in the background.
+    let mut scheduler = Scheduler::empty(sample_rate, opts.samples.background());
+    scheduler.set_limits(opts.limits);
     scheduler.set_fade((opts.fade.max(0.0) * sample_rate as f64).round() as u32);
     for (f, p) in opts.files.iter().zip(&current) {
         scheduler.add_layer(&f.display().to_string(), p, 0);
     }
 
     // The audio side.
-    let (handle, mixer) = mixer(MixerConfig::new(sample_rate as f64));
+    let (handle, mixer) = mixer(opts.limits.mixer(sample_rate as f64));
     let status = AudioStatus::new();
     let (recorder, producer) = match &opts.record {
         Some(path) => {
@@ -335,29 +412,26 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         recording: recorder.as_ref().map(|r| r.path().to_path_buf()),
     });
 
-    // Saves are read and compiled on the watcher's thread.
+    // Saves are read on the watcher's thread and checked and compiled on a worker of
+    // their own (in a checker process first, see `vet`), so that neither the control
+    // loop nor the watcher ever waits for a script.
     let (tx, rx) = mpsc::channel::<Compiled>();
-    let paths = opts.files.clone();
-    let samples = opts.samples.clone();
+    let (to_worker, saves) = mpsc::channel::<crate::watch::Saved>();
     // The cycle playing now (f64 bits), so that a new version's samples are loaded
     // before it goes live.
     let position = Arc::new(AtomicU64::new(0f64.to_bits()));
-    let at = position.clone();
-    let _watcher = crate::watch::watch(&opts.files, move |saved| {
-        let started = Instant::now();
-        let mut result = Patch::compile(&saved.text, Some(&paths[saved.file]));
-        if let Ok(p) = &result {
-            // Querying the next cycles loads their samples and runs the patterns'
-            // closures once: a version that fails there is rejected like one that
-            // does not compile.
-            let cycle = f64::from_bits(at.load(Ordering::Relaxed));
-            preload(p, &samples, Rational::from_f64(cycle.floor()).unwrap_or(Rational::ZERO));
-            if let Some(e) = p.take_query_error() {
-                result = Err(e);
-            }
+    spawn_compiler(saves, tx.clone(), &opts, position.clone(), stop.clone())?;
+    let paths = opts.files.clone();
+    let _watcher = crate::watch::watch(&opts.files, move |event| match event {
+        crate::watch::WatchEvent::Saved(saved) => {
+            let _ = to_worker.send(saved);
         }
-        let compile = started.elapsed();
-        let _ = tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile });
+        crate::watch::WatchEvent::Problem(p) => {
+            let message = p.detail();
+            let path = paths.get(p.file).cloned().unwrap_or(p.path);
+            let error = ScriptError { path: Some(path), line: 0, column: 0, message };
+            let _ = tx.send(Compiled { file: p.file, result: Err(error), saved_at: p.at, compile: Duration::ZERO });
+        }
     })?;
 
     let began = Instant::now();
@@ -367,6 +441,8 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     // Swaps waiting for the time their first frame was rendered.
     let mut timing: Vec<(Swap, Duration, Instant, f64)> = Vec::new();
     let mut reported = Troubles::default();
+    // Per layer: the error its version raised while playing, and how often since.
+    let mut repeats: Vec<Option<(ScriptError, u64)>> = vec![None; opts.files.len()];
     let mut last_status = Instant::now();
     let mut backoff = Duration::from_millis(100);
     let mut retry_at: Option<Instant> = None;
@@ -443,6 +519,11 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         while let Ok(c) = rx.try_recv() {
             match c.result {
                 Ok(patch) => {
+                    if let Some((e, n)) = repeats[c.file].take()
+                        && n > 0
+                    {
+                        on_event(&Event::Warning(format!("{e}: happened {} more times before this save", n)));
+                    }
                     let q = patch.quantize.or(opts.quantize).unwrap_or(Quantize::None);
                     current[c.file] = patch.clone();
                     live.reload(c.file, patch, q, stats.frames.load(Ordering::Relaxed));
@@ -451,9 +532,16 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
                 Err(e) => on_event(&Event::ScriptError(e)),
             }
         }
-        for p in &current {
+        for (layer, p) in current.iter().enumerate() {
             if let Some(e) = p.take_query_error() {
-                on_event(&Event::ScriptError(e));
+                // Reported once per version; repeats are counted.
+                match &mut repeats[layer] {
+                    Some((seen, n)) if *seen == e => *n += 1,
+                    slot => {
+                        on_event(&Event::PlayError(e.clone()));
+                        *slot = Some((e, 0));
+                    }
+                }
             }
         }
         for w in live.scheduler_mut().take_warnings() {
@@ -493,7 +581,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 /// Counters already reported.
 #[derive(Default)]
 struct Troubles {
-    seen: [u64; 7],
+    seen: [u64; 9],
 }
 
 impl Troubles {
@@ -513,6 +601,8 @@ impl Troubles {
             ("voices silenced (NaN or infinity)", stats.blown_up.load(Ordering::Relaxed)),
             ("recorded samples dropped (disk too slow)", status.record_dropped.load(Ordering::Relaxed)),
             ("frames skipped after a stall", c.skipped_frames),
+            ("voices stolen (voice limit reached)", stats.stolen.load(Ordering::Relaxed)),
+            ("events skipped (too many notes per track)", live.scheduler().skipped_events()),
         ];
         for (i, (what, total)) in now.into_iter().enumerate() {
             if total > self.seen[i] {

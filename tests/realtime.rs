@@ -38,6 +38,46 @@ fn the_mixer_renders_without_allocating() {
     assert_eq!(stats.leaked.load(Relaxed), 0);
 }
 
+/// The live-safety paths never allocate either: stealing (small caps), the per-track
+/// stages limiting a hot track, a blown-up voice, a flood of starts, endless notes
+/// ending at the longest note length.
+#[test]
+fn stealing_and_track_stages_without_allocating() {
+    use rhaithm::dsp::VoiceLimits;
+    let src = r#"
+        setcps(1);
+        instrument("boom", |freq| sine(freq) * 1e30 * 1e30);
+        d1(s("bd*100000").gain(1e9).room(1e9));
+        d2(note("c3*16").s("sine").release(1e9).legato(0.5));
+        d3(note("[c3,e3,g3]*8").s("supersaw").gain(1e9).orbit(1).delay(1e9));
+        d4(note("<c3 ~ ~ ~>").s("boom"));
+        d5(note("a4").s("saw").attack(1e9).pan(sine));
+    "#;
+    let patch = Patch::compile(src, None).unwrap();
+    let mut scheduler = Scheduler::new(&patch, 48000, SampleLibrary::default());
+    scheduler.set_voice_limits(VoiceLimits { max_note: 0.5, ..VoiceLimits::default() });
+    let config = MixerConfig { max_voices: 24, max_voices_per_track: 8, tracks: 4, ..MixerConfig::new(48000.0) };
+    let (mut handle, mut mixer) = mixer(config);
+    let mut out = vec![0.0f32; 2 * 256];
+    let mut frame = 0u64;
+    for _ in 0..750 {
+        for v in scheduler.schedule(frame, frame + 256) {
+            assert!(handle.send(v).is_ok());
+        }
+        assert_no_alloc(|| mixer.process(&mut out));
+        assert!(out.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
+        handle.collect();
+        frame += 256;
+    }
+    let stats = handle.stats();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(stats.stolen.load(Relaxed) > 100, "{}", stats.stolen.load(Relaxed));
+    assert!(stats.track_limited.load(Relaxed) > 0);
+    assert!(stats.blown_up.load(Relaxed) > 0);
+    assert!(scheduler.skipped_events() > 0);
+    assert_eq!(stats.leaked.load(Relaxed), 0);
+}
+
 /// The real engine (control-side `Live`, audio-side `AudioCallback` with the recorder's
 /// queue attached) goes through hundreds of version swaps, crossfades included, and the
 /// callback never allocates or frees.

@@ -10,6 +10,7 @@ use super::biquad::{Response, biquad_hz};
 use super::drums::drum;
 use super::env::Adsr;
 use super::graph::{Graph, NoteContext, compile};
+use super::limits::{MAX_NOTE_FADE, VoiceLimits};
 use super::params::{Params, midi_to_hz};
 use super::samples::{SampleLibrary, SamplePlayer};
 use super::synth::synth;
@@ -27,7 +28,7 @@ const SAMPLE_BASE_NOTE: f64 = 36.0;
 pub const DEFAULT_SOUND: &str = "triangle";
 
 /// Why an event could not become a voice.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum BuildError {
     /// No instrument, sample bank, drum or synth has this name.
     #[error("unknown sound \"{0}\"")]
@@ -35,11 +36,26 @@ pub enum BuildError {
     /// A sample file could not be read.
     #[error("cannot read sample: {0}")]
     Sample(String),
+    /// A sample asked to play so slowly that it would never end (`speed(0)`): the event
+    /// is skipped, as superdough does for `speed(0)`.
+    #[error("sample \"{sound}\" at speed {speed} does not play (|speed| below {MIN_SPEED})")]
+    TooSlow {
+        /// The sample bank.
+        sound: String,
+        /// The playback rate relative to the file (speed times the note's pitch).
+        speed: f64,
+    },
 }
+
+/// Slowest relative playback rate a sample plays at (|speed × pitch|); slower events are
+/// skipped ([`BuildError::TooSlow`]). Anything slow but above it ends at the max note length.
+pub const MIN_SPEED: f64 = 1e-3;
 
 /// Builds voices for a sample rate from instruments and sample banks.
 pub struct VoiceBuilder {
     sample_rate: f64,
+    /// Longest a note sounds, in seconds (see [`VoiceLimits::max_note`]).
+    pub max_note: f64,
     /// Sample banks.
     pub samples: SampleLibrary,
     /// The patch's own instruments.
@@ -53,7 +69,7 @@ fn filter<F: FnMut() -> Box<dyn AudioUnit>>(channels: usize, mut make: F) -> Box
 impl VoiceBuilder {
     /// A builder with no instruments.
     pub fn new(sample_rate: f64, samples: SampleLibrary) -> VoiceBuilder {
-        VoiceBuilder { sample_rate, samples, instruments: BTreeMap::new() }
+        VoiceBuilder { sample_rate, max_note: VoiceLimits::default().max_note, samples, instruments: BTreeMap::new() }
     }
 
     /// The output sample rate.
@@ -62,8 +78,10 @@ impl VoiceBuilder {
     }
 
     /// Builds the voice for an event starting at frame `start`. `seed` makes noise and
-    /// phases reproducible.
+    /// phases reproducible. Controls are first brought into safe ranges
+    /// ([`Params::clamped`]); a note longer than [`VoiceBuilder::max_note`] fades out there.
     pub fn build(&mut self, p: &Params, start: u64, seed: u64) -> Result<Box<Voice>, BuildError> {
+        let p = &p.clamped();
         let sr = self.sample_rate;
         let name = p.sound().unwrap_or(DEFAULT_SOUND);
         let n = p.n.unwrap_or(0.0).floor() as i64;
@@ -80,7 +98,11 @@ impl VoiceBuilder {
                 (None, Some(note)) => ((note - SAMPLE_BASE_NOTE) / 12.0).exp2(),
                 _ => 1.0,
             };
-            let rate = p.speed.unwrap_or(1.0) * pitch * sample.rate / sr;
+            let relative = p.speed.unwrap_or(1.0) * pitch;
+            if relative.abs() < MIN_SPEED {
+                return Err(BuildError::TooSlow { sound: name.to_string(), speed: relative });
+            }
+            let rate = relative * sample.rate / sr;
             let player = SamplePlayer::new(sample, rate, p.begin.unwrap_or(0.0), p.end.unwrap_or(1.0));
             let length = player.remaining();
             (Source::Sample(player), p.adsr(ONE_SHOT_ADSR), held(p.clip), length, 1.0)
@@ -138,7 +160,7 @@ impl VoiceBuilder {
             delaytime: p.delaytime.map(|x| x as f32),
             delayfeedback: p.delayfeedback.map(|x| x as f32),
         };
-        Ok(Voice::new(VoiceSpec {
+        let mut voice = Voice::new(VoiceSpec {
             start,
             source,
             filters,
@@ -147,13 +169,20 @@ impl VoiceBuilder {
             amp: (p.amplitude() as f32) * level,
             pan: p.pan.unwrap_or(0.5) as f32,
             shaping,
-            room: p.room.unwrap_or(0.0).clamp(0.0, 4.0) as f32,
-            delay: p.delay.unwrap_or(0.0).clamp(0.0, 4.0) as f32,
+            room: p.room.unwrap_or(0.0) as f32,
+            delay: p.delay.unwrap_or(0.0) as f32,
             orbit: Ord::max(p.orbit.unwrap_or(0), 0) as usize,
             cut: p.cut,
             orbit_settings,
             held,
-        }))
+        });
+        // A note that would outlast the longest note fades out, ending there.
+        let max_frames = (self.max_note.max(0.0) * sr).round() as u64;
+        if length > max_frames {
+            let fade = Ord::min((MAX_NOTE_FADE * sr).round() as u64, max_frames);
+            voice.stop_at(start + max_frames - fade, Ord::max(fade, 1) as u32);
+        }
+        Ok(voice)
     }
 
     /// Adds or replaces an instrument (one or two outputs, no inputs).

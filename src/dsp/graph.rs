@@ -122,7 +122,16 @@ pub struct Graph {
     node: Arc<Node>,
     inputs: usize,
     outputs: usize,
+    /// Nodes on the longest path from here to a leaf.
+    depth: u32,
+    /// Nodes in the graph as compiled (shared parts count each time they are used).
+    size: u64,
 }
+
+/// Most nodes on one path of a graph (compiling and comparing graphs recurse along it).
+pub const MAX_GRAPH_DEPTH: u32 = 200;
+/// Most nodes in one graph as compiled, once per note.
+pub const MAX_GRAPH_SIZE: u64 = 2_000;
 
 impl PartialEq for Graph {
     fn eq(&self, other: &Graph) -> bool {
@@ -137,6 +146,31 @@ impl fmt::Debug for Graph {
     }
 }
 
+/// A leaf with its numbers brought into ranges that cannot exhaust memory or blow up
+/// (a delay of a million seconds, a room a kilometre wide, NaN).
+fn sane(node: Node) -> Node {
+    let c = |x: f32, lo: f32, hi: f32, default: f32| if x.is_finite() { x.clamp(lo, hi) } else { default };
+    match node {
+        Node::Delay(t) => Node::Delay(c(t, 0.0, 10.0, 0.0)),
+        Node::Echo(t, fb) => Node::Echo(c(t, 0.0001, 10.0, 0.25), c(fb, 0.0, 0.99, 0.5)),
+        Node::Reverb(room, time, damp) => {
+            Node::Reverb(c(room, 1.0, 100.0, 10.0), c(time, 0.0, 60.0, 2.0), c(damp, 0.0, 1.0, 0.5))
+        }
+        Node::Perc(a, d) => Node::Perc(c(a, 0.0, 60.0, 0.0), c(d, 0.0, 60.0, 0.5)),
+        Node::Adsr(a, d, s, r) => {
+            Node::Adsr(c(a, 0.0, 60.0, 0.0), c(d, 0.0, 60.0, 0.1), c(s, 0.0, 1.0, 1.0), c(r, 0.0, 60.0, 0.1))
+        }
+        Node::Pan(p) => Node::Pan(c(p, -1.0, 1.0, 0.0)),
+        Node::Tanh(d) => Node::Tanh(c(d, 0.0, 1000.0, 1.0)),
+        Node::Const(x) => Node::Const(if x.is_finite() { x } else { 0.0 }),
+        Node::Pass(n) => Node::Pass(n.clamp(1, MAX_CHANNELS)),
+        Node::Sink(n) => Node::Sink(n.clamp(1, MAX_CHANNELS)),
+        Node::Join(n) => Node::Join(n.clamp(1, MAX_CHANNELS)),
+        Node::Split(n) => Node::Split(n.clamp(1, MAX_CHANNELS)),
+        other => other,
+    }
+}
+
 /// Most channels a graph may have (keeps mistakes from exploding).
 const MAX_CHANNELS: usize = 64;
 
@@ -146,7 +180,37 @@ fn plural(n: usize, what: &str) -> String {
 
 impl Graph {
     fn new(node: Node, inputs: usize, outputs: usize) -> Graph {
-        Graph { node: Arc::new(node), inputs, outputs }
+        let (depth, size) = match &node {
+            Node::Osc(_, a) => (a.depth, a.size),
+            Node::Pulse(a, b) | Node::Filter(_, a, b) | Node::Pipe(a, b) | Node::Stack(a, b) | Node::Bus(a, b) => {
+                (Ord::max(a.depth, b.depth), a.size.saturating_add(b.size))
+            }
+            Node::Arith(_, a, b) => (Ord::max(a.depth, b.depth), a.size.saturating_add(b.size)),
+            _ => (0, 0),
+        };
+        Graph { node: Arc::new(node), inputs, outputs, depth: depth + 1, size: size.saturating_add(1) }
+    }
+
+    /// `new`, refused past the depth and size limits.
+    fn made(node: Node, inputs: usize, outputs: usize) -> Result<Graph, String> {
+        let g = Graph::new(node, inputs, outputs);
+        if g.depth > MAX_GRAPH_DEPTH {
+            return Err(format!("graph nested more than {MAX_GRAPH_DEPTH} deep (built in a loop?)"));
+        }
+        if g.size > MAX_GRAPH_SIZE {
+            return Err(format!("graph of {} nodes; at most {MAX_GRAPH_SIZE} (built up in a loop?)", g.size));
+        }
+        Ok(g)
+    }
+
+    /// Nodes on the longest path to a leaf.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Nodes as compiled.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// Inputs the graph takes.
@@ -176,6 +240,7 @@ impl Graph {
 
     /// A leaf with fixed channel counts.
     pub fn leaf(node: Node) -> Graph {
+        let node = sane(node);
         let (i, o) = match &node {
             Node::Const(_) | Node::Freq | Node::Noise(_) | Node::Perc(..) | Node::Adsr(..) => (0, 1),
             Node::Delay(_) | Node::Echo(..) | Node::Tanh(_) | Node::Clip => (1, 1),
@@ -202,7 +267,7 @@ impl Graph {
     pub fn osc(wave: Wave, freq: Graph) -> Result<Graph, String> {
         Graph::param("the frequency", &freq)?;
         let inputs = freq.inputs;
-        Ok(Graph::new(Node::Osc(wave, freq), inputs, 1))
+        Graph::made(Node::Osc(wave, freq), inputs, 1)
     }
 
     /// A pulse wave.
@@ -210,7 +275,7 @@ impl Graph {
         Graph::param("the frequency", &freq)?;
         Graph::param("the width", &width)?;
         let inputs = freq.inputs + width.inputs;
-        Ok(Graph::new(Node::Pulse(freq, width), inputs, 1))
+        Graph::made(Node::Pulse(freq, width), inputs, 1)
     }
 
     /// A filter with cutoff and Q.
@@ -218,7 +283,7 @@ impl Graph {
         Graph::param("the cutoff", &cutoff)?;
         Graph::param("the resonance", &q)?;
         let inputs = 1 + cutoff.inputs + q.inputs;
-        Ok(Graph::new(Node::Filter(kind, cutoff, q), inputs, 1))
+        Graph::made(Node::Filter(kind, cutoff, q), inputs, 1)
     }
 
     fn check_size(i: usize, o: usize) -> Result<(), String> {
@@ -238,14 +303,14 @@ impl Graph {
             ));
         }
         let (i, o) = (a.inputs, b.outputs);
-        Ok(Graph::new(Node::Pipe(a, b), i, o))
+        Graph::made(Node::Pipe(a, b), i, o)
     }
 
     /// `a | b`: side by side.
     pub fn stack(a: Graph, b: Graph) -> Result<Graph, String> {
         let (i, o) = (a.inputs + b.inputs, a.outputs + b.outputs);
         Graph::check_size(i, o)?;
-        Ok(Graph::new(Node::Stack(a, b), i, o))
+        Graph::made(Node::Stack(a, b), i, o)
     }
 
     /// `a & b`: same inputs, outputs summed.
@@ -260,7 +325,7 @@ impl Graph {
             ));
         }
         let (i, o) = (a.inputs, a.outputs);
-        Ok(Graph::new(Node::Bus(a, b), i, o))
+        Graph::made(Node::Bus(a, b), i, o)
     }
 
     /// `a + b`, `a - b`, `a * b`: outputs combined channel by channel, inputs side by side.
@@ -288,7 +353,7 @@ impl Graph {
         }
         let (i, o) = (a.inputs + b.inputs, a.outputs);
         Graph::check_size(i, o)?;
-        Ok(Graph::new(Node::Arith(op, a, b), i, o))
+        Graph::made(Node::Arith(op, a, b), i, o)
     }
 }
 

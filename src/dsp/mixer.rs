@@ -3,19 +3,34 @@
 //! The handle sends voices (each with its start frame) through a fixed-capacity
 //! lock-free queue, in any order; the mixer keeps them in a fixed-capacity heap by start
 //! frame (so a reload can add voices earlier than some already queued), starts each at
-//! its exact frame, renders it into its orbit,
-//! runs the orbits' effects and the master bus, and sends finished voices back through a
-//! second queue so that they are freed on the control side. Counters for everything it
-//! had to drop or fix are shared through atomics. `Mixer::process` never allocates,
-//! frees, locks or blocks.
+//! its exact frame, renders it, limits each track's sum on its own ([`super::track`]),
+//! mixes the voices into their orbits, runs the orbits' effects and the master bus, and
+//! sends finished voices back through a second queue so that they are freed on the
+//! control side. Counters for everything it had to drop or fix are shared through
+//! atomics. `Mixer::process` never allocates, frees, locks or blocks.
+//!
+//! Voices are capped overall ([`MixerConfig::max_voices`]) and per track
+//! ([`MixerConfig::max_voices_per_track`]). A voice that finds its cap reached is not
+//! refused: it *steals* a slot. The victim is taken from the voice's own track when that
+//! track is at its cap, else from the track holding the most voices (so a track that
+//! floods the engine gives up its own voices before a modest track loses any). Within
+//! that track the victim is the oldest voice that is practically silent (its last block
+//! under -60 dBFS: a long release tail, a stalled sample), or, if none is, the oldest.
+//! The stolen voice fades out over [`STEAL_FADE`] seconds (no click) and is counted in
+//! [`MixerStats::stolen`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+mod config;
+
+pub use config::{MixerConfig, MixerStats, TRACK_CEILING};
+
 use super::master::Master;
 use super::orbit::Orbit;
+use super::track::Tracks;
 use super::voice::{BLOCK, Voice};
 
 /// A message from the control side, applied at the start of the next block.
@@ -71,59 +86,10 @@ impl Ord for Waiting {
 /// Fades waiting for their voice to arrive from the queue.
 const PENDING_FADES: usize = 256;
 
-/// Capacities, set up front.
-#[derive(Clone, Copy, Debug)]
-pub struct MixerConfig {
-    /// Output sample rate.
-    pub sample_rate: f64,
-    /// Most voices sounding at once.
-    pub max_voices: usize,
-    /// Number of orbits (effect buses).
-    pub orbits: usize,
-    /// Voices that can wait in the queue.
-    pub queue: usize,
-}
-
-impl MixerConfig {
-    /// Defaults for a sample rate: 256 voices, 12 orbits (as SuperDirt), 4096 queued.
-    pub fn new(sample_rate: f64) -> MixerConfig {
-        MixerConfig { sample_rate, max_voices: 256, orbits: 12, queue: 4096 }
-    }
-}
-
-/// Counters the audio side updates and anyone may read.
-#[derive(Debug, Default)]
-pub struct MixerStats {
-    /// Frames rendered so far.
-    pub frames: AtomicU64,
-    /// Voices sounding now.
-    pub voices: AtomicU32,
-    /// Voices started.
-    pub started: AtomicU64,
-    /// Voices dropped because all voice slots were busy.
-    pub dropped: AtomicU64,
-    /// Voices that arrived after their start frame (started late).
-    pub late: AtomicU64,
-    /// Voices silenced because they produced NaN or infinity.
-    pub blown_up: AtomicU64,
-    /// Frames the master had to silence because of a non-finite value.
-    pub non_finite: AtomicU64,
-    /// Frames in which the limiter reduced gain.
-    pub limited: AtomicU64,
-    /// Finished voices that could not be handed back (leaked rather than freed here).
-    pub leaked: AtomicU64,
-    /// Peak output level (f32 bits), reset by whoever reads it.
-    pub peak: AtomicU32,
-    /// Commands that could not be kept (too many fades waiting for their voices).
-    pub commands_dropped: AtomicU64,
-}
-
-impl MixerStats {
-    /// Reads and resets the peak level.
-    pub fn take_peak(&self) -> f32 {
-        f32::from_bits(self.peak.swap(0, Ordering::Relaxed))
-    }
-}
+/// Seconds a stolen voice takes to fade out.
+pub const STEAL_FADE: f64 = 0.005;
+/// Below this level (-60 dBFS) a voice counts as silent when choosing one to steal.
+const QUIET: f32 = 1e-3;
 
 /// The control side.
 pub struct MixerHandle {
@@ -190,11 +156,21 @@ pub struct Mixer {
     // Boxed so that taking a voice in or out moves a pointer, not the voice.
     #[allow(clippy::vec_box)]
     voices: Vec<Box<Voice>>,
+    /// Room in `voices` (and `rendered`): `max_voices` plus as many for stolen voices
+    /// that are fading out.
+    slots: usize,
+    /// Each voice's output this block, by index in `voices`.
+    rendered: Vec<[[f32; BLOCK]; 2]>,
     max_voices: usize,
+    max_per_track: usize,
+    /// Voices not stolen, overall and per track stage.
+    sounding: usize,
+    per_track: Vec<usize>,
+    tracks: Tracks,
+    steal_fade: u32,
     orbits: Vec<Orbit>,
     master: Master,
     bus: [[f32; BLOCK]; 2],
-    scratch: [[f32; BLOCK]; 2],
     frame: u64,
     stats: Arc<MixerStats>,
 }
@@ -203,7 +179,9 @@ pub struct Mixer {
 pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
     let (vp, vc) = RingBuffer::new(config.queue);
     // Every voice can come back even if the control side is slow to collect.
-    let (fp, fc) = RingBuffer::new(2 * config.queue + config.max_voices);
+    let max_voices = config.max_voices.max(1);
+    let slots = 2 * max_voices;
+    let (fp, fc) = RingBuffer::new(2 * config.queue + slots);
     let (cp, cc) = RingBuffer::new(config.queue);
     let stats = Arc::new(MixerStats::default());
     let handle =
@@ -217,12 +195,18 @@ pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
         pending_fades: Vec::with_capacity(PENDING_FADES),
         pending_cancels: Vec::with_capacity(PENDING_FADES),
         finished: fp,
-        voices: Vec::with_capacity(config.max_voices),
-        max_voices: config.max_voices,
+        voices: Vec::with_capacity(slots),
+        slots,
+        rendered: vec![[[0.0; BLOCK]; 2]; slots],
+        max_voices,
+        max_per_track: config.max_voices_per_track.max(1),
+        sounding: 0,
+        per_track: vec![0; config.tracks.max(1)],
+        tracks: Tracks::new(config.tracks, config.track_ceiling, config.sample_rate),
+        steal_fade: (STEAL_FADE * config.sample_rate).round().max(1.0) as u32,
         orbits: (0..config.orbits.max(1)).map(|_| Orbit::new(config.sample_rate)).collect(),
         master: Master::new(config.sample_rate),
         bus: [[0.0; BLOCK]; 2],
-        scratch: [[0.0; BLOCK]; 2],
         frame: 0,
         stats,
     };
@@ -253,8 +237,41 @@ impl Mixer {
         self.master.peak = 0.0;
         self.stats.non_finite.store(self.master.counts.non_finite, Ordering::Relaxed);
         self.stats.limited.store(self.master.counts.limited, Ordering::Relaxed);
+        self.stats.track_limited.store(self.tracks.limited, Ordering::Relaxed);
     }
 
+    /// The voice to steal for a voice of track stage `slot`: from that stage if it is at
+    /// its cap, else from the stage holding the most voices; there, the oldest practically
+    /// silent voice, else the oldest.
+    fn victim(&self, slot: usize) -> Option<usize> {
+        let from = if self.per_track[slot] >= self.max_per_track {
+            slot
+        } else {
+            (0..self.per_track.len()).max_by_key(|&t| (self.per_track[t], t == slot))?
+        };
+        self.voices
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.stolen() && self.tracks.slot(v.track()) == from)
+            .min_by_key(|(i, v)| (v.loudness() >= QUIET, v.start(), *i))
+            .map(|(i, _)| i)
+    }
+
+    /// Makes room for a voice of track stage `slot` if a cap is reached; false if it
+    /// cannot be started (every slot busy, stolen voices included).
+    fn make_room(&mut self, slot: usize) -> bool {
+        while self.sounding >= self.max_voices || self.per_track[slot] >= self.max_per_track {
+            let Some(i) = self.victim(slot) else { return false };
+            let fade = self.steal_fade;
+            let v = &mut self.voices[i];
+            v.steal(fade);
+            let t = self.tracks.slot(v.track());
+            self.per_track[t] -= 1;
+            self.sounding -= 1;
+            self.stats.stolen.fetch_add(1, Ordering::Relaxed);
+        }
+        self.voices.len() < self.slots
+    }
     fn retire(&mut self, voice: Box<Voice>) {
         if let Err(rtrb::PushError::Full(v)) = self.finished.push(voice) {
             // Never free here: leak it and say so (the queue is sized so this cannot
@@ -319,7 +336,8 @@ impl Mixer {
             if voice.start() < self.frame {
                 self.stats.late.fetch_add(1, Ordering::Relaxed);
             }
-            if self.voices.len() >= self.max_voices {
+            let slot = self.tracks.slot(voice.track());
+            if !self.make_room(slot) {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 self.retire(voice);
                 continue;
@@ -337,6 +355,8 @@ impl Mixer {
             o.apply(&voice.orbit_settings());
             o.wake(room > 0.0, delay > 0.0);
             self.stats.started.fetch_add(1, Ordering::Relaxed);
+            self.sounding += 1;
+            self.per_track[slot] += 1;
             self.voices.push(voice);
         }
     }
@@ -345,41 +365,60 @@ impl Mixer {
         let end = self.frame + n as u64;
         self.run_commands();
         self.admit(end);
-        let orbit_count = self.orbits.len();
-        let mut i = 0;
-        while i < self.voices.len() {
-            let voice = &mut self.voices[i];
+        // Render every voice and sum each track on its stage.
+        for (voice, rendered) in self.voices.iter_mut().zip(self.rendered.iter_mut()) {
             let offset = voice.start().saturating_sub(self.frame) as usize;
-            let [sl, sr] = &mut self.scratch;
-            voice.render(&mut sl[..n - offset], &mut sr[..n - offset]);
+            let [l, r] = &mut *rendered;
+            voice.render(&mut l[offset..n], &mut r[offset..n]);
+            self.tracks.add(self.tracks.slot(voice.track()), rendered, offset, n);
+        }
+        self.tracks.run(n);
+        // Mix them into their orbits through their track's gain.
+        let orbit_count = self.orbits.len();
+        for (voice, rendered) in self.voices.iter_mut().zip(self.rendered.iter()) {
+            let slot = self.tracks.slot(voice.track());
+            if self.tracks.blown(slot) {
+                voice.silence();
+                continue;
+            }
+            let offset = voice.start().saturating_sub(self.frame) as usize;
+            let gain = &self.tracks.gain(slot)[offset..n];
             let (room, delay) = voice.sends();
             let orbit = &mut self.orbits[voice.orbit() % orbit_count];
-            for c in 0..2 {
-                let src = &self.scratch[c][..n - offset];
+            for (c, src) in rendered.iter().enumerate() {
+                let src = &src[offset..n];
                 let dry = &mut orbit.dry[c][offset..n];
-                for (d, s) in dry.iter_mut().zip(src) {
-                    *d += s;
+                for ((d, s), g) in dry.iter_mut().zip(src).zip(gain) {
+                    *d += s * g;
                 }
                 if room > 0.0 {
-                    for (d, s) in orbit.reverb_in[c][offset..n].iter_mut().zip(src) {
-                        *d += s * room;
+                    for ((d, s), g) in orbit.reverb_in[c][offset..n].iter_mut().zip(src).zip(gain) {
+                        *d += s * g * room;
                     }
                 }
                 if delay > 0.0 {
-                    for (d, s) in orbit.delay_in[c][offset..n].iter_mut().zip(src) {
-                        *d += s * delay;
+                    for ((d, s), g) in orbit.delay_in[c][offset..n].iter_mut().zip(src).zip(gain) {
+                        *d += s * g * delay;
                     }
                 }
             }
-            if voice.done() {
-                if voice.blew_up() {
-                    self.stats.blown_up.fetch_add(1, Ordering::Relaxed);
-                }
-                let v = self.voices.swap_remove(i);
-                self.retire(v);
-            } else {
+        }
+        // Hand finished voices back.
+        let mut i = 0;
+        while i < self.voices.len() {
+            if !self.voices[i].done() {
                 i += 1;
+                continue;
             }
+            let v = self.voices.swap_remove(i);
+            if v.blew_up() {
+                self.stats.blown_up.fetch_add(1, Ordering::Relaxed);
+            }
+            if !v.stolen() {
+                self.sounding -= 1;
+                self.per_track[self.tracks.slot(v.track())] -= 1;
+            }
+            self.retire(v);
         }
         for c in 0..2 {
             self.bus[c][..n].fill(0.0);

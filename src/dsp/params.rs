@@ -164,6 +164,63 @@ impl Params {
         true
     }
 
+    /// The same controls with every number brought into a range a voice can play
+    /// safely (a live performer's typo must not blow up the mix; non-finite values are
+    /// already dropped when read, as if not set):
+    ///
+    /// | controls | range |
+    /// |---|---|
+    /// | `gain`, `velocity` | 0 ..= [`MAX_GAIN`] (+20 dB) each, their product too |
+    /// | `attack`, `decay`, `release` | 0 ..= [`MAX_ENVELOPE`] s (notes end at the max note length anyway) |
+    /// | `sustain`, `pan`, `begin`, `end`, `room`, `delay`, `size`, `shape` | 0 ..= 1 (`shape` < 1) |
+    /// | `speed` | -[`MAX_SPEED`] ..= [`MAX_SPEED`] |
+    /// | `note` | -60 ..= 140; `freq` 0 ..= 20 kHz; `cutoff`, `hcutoff`, `bandf` 10 Hz ..= 20 kHz |
+    /// | `resonance`, `hresonance`, `bandq` | 0.1 ..= 50 |
+    /// | `delaytime` | 0 ..= 4 s; `delayfeedback` 0 ..= 0.98 |
+    /// | `crush` 1 ..= 16, `coarse` 0 ..= 64, `distort` 0 ..= 100, `clip` 0 ..= 1000 | |
+    /// | `detune` 0 ..= 12, `fmi` 0 ..= 100, `fmh` 0 ..= 64, `orbit` 0 ..= 1023 | |
+    pub fn clamped(&self) -> Params {
+        let c = |x: Option<f64>, lo: f64, hi: f64| x.map(|v| v.clamp(lo, hi));
+        Params {
+            s: self.s.clone(),
+            n: self.n,
+            note: c(self.note, -60.0, 140.0),
+            freq: c(self.freq, 0.0, 20_000.0),
+            gain: c(self.gain, 0.0, MAX_GAIN),
+            velocity: c(self.velocity, 0.0, MAX_GAIN),
+            pan: c(self.pan, 0.0, 1.0),
+            speed: c(self.speed, -MAX_SPEED, MAX_SPEED),
+            begin: c(self.begin, 0.0, 1.0),
+            end: c(self.end, 0.0, 1.0),
+            cut: self.cut,
+            clip: c(self.clip, 0.0, 1000.0),
+            attack: c(self.attack, 0.0, MAX_ENVELOPE),
+            decay: c(self.decay, 0.0, MAX_ENVELOPE),
+            sustain: c(self.sustain, 0.0, 1.0),
+            release: c(self.release, 0.0, MAX_ENVELOPE),
+            cutoff: c(self.cutoff, 10.0, 20_000.0),
+            resonance: c(self.resonance, 0.1, 50.0),
+            hcutoff: c(self.hcutoff, 10.0, 20_000.0),
+            hresonance: c(self.hresonance, 0.1, 50.0),
+            bandf: c(self.bandf, 10.0, 20_000.0),
+            bandq: c(self.bandq, 0.1, 50.0),
+            room: c(self.room, 0.0, 1.0),
+            size: c(self.size, 0.0, 1.0),
+            delay: c(self.delay, 0.0, 1.0),
+            delaytime: c(self.delaytime, 0.0, 4.0),
+            delayfeedback: c(self.delayfeedback, 0.0, 0.98),
+            crush: c(self.crush, 1.0, 16.0),
+            coarse: c(self.coarse, 0.0, 64.0),
+            shape: c(self.shape, 0.0, 0.99),
+            distort: c(self.distort, 0.0, 100.0),
+            orbit: self.orbit.map(|o| o.clamp(0, 1023)),
+            detune: c(self.detune, 0.0, 12.0),
+            fmi: c(self.fmi, 0.0, 100.0),
+            fmh: c(self.fmh, 0.0, 64.0),
+            duration: if self.duration.is_finite() { self.duration.max(0.0) } else { 0.0 },
+        }
+    }
+
     /// The sound name and variant: `s` as given, `n` (default 0).
     pub fn sound(&self) -> Option<&str> {
         self.s.as_deref()
@@ -179,9 +236,9 @@ impl Params {
         midi_to_hz(midi)
     }
 
-    /// Gain times velocity.
+    /// Gain times velocity, at most [`MAX_GAIN`].
     pub fn amplitude(&self) -> f64 {
-        self.gain.unwrap_or(1.0).max(0.0) * self.velocity.unwrap_or(1.0).max(0.0)
+        (self.gain.unwrap_or(1.0).max(0.0) * self.velocity.unwrap_or(1.0).max(0.0)).min(MAX_GAIN)
     }
 
     /// The envelope times, Strudel's way: defaults when nothing is set, and a sustain
@@ -195,6 +252,13 @@ impl Params {
         [a.unwrap_or(defaults[0]), d.unwrap_or(defaults[1]), sustain, r.unwrap_or(defaults[3])]
     }
 }
+
+/// Largest `gain` (and `velocity`, and their product): +20 dB.
+pub const MAX_GAIN: f64 = 10.0;
+/// Longest attack, decay or release, in seconds.
+pub const MAX_ENVELOPE: f64 = 600.0;
+/// Fastest sample playback rate (either way).
+pub const MAX_SPEED: f64 = 100.0;
 
 /// Equal-tempered MIDI note to Hz (a4 = 69 = 440 Hz).
 pub fn midi_to_hz(midi: f64) -> f64 {
@@ -223,6 +287,20 @@ mod tests {
         assert_eq!(p.cutoff, Some(800.0));
         assert_eq!(p.room, Some(0.3));
         assert_eq!(unknown, vec!["vowel"]);
+    }
+
+    #[test]
+    fn absurd_controls_are_clamped() {
+        let (p, _) = first(r#"s("bd").gain(1e9).release(1e9).attack(-5).speed(1e9).room(50).lpf(1e12)"#);
+        let p = p.clamped();
+        assert_eq!(p.gain, Some(MAX_GAIN));
+        assert_eq!((p.attack, p.release), (Some(0.0), Some(MAX_ENVELOPE)));
+        assert_eq!((p.speed, p.room, p.cutoff), (Some(MAX_SPEED), Some(1.0), Some(20_000.0)));
+        let p = Params { gain: Some(10.0), velocity: Some(10.0), ..Params::default() };
+        assert_eq!(p.amplitude(), MAX_GAIN);
+        // Non-finite numbers are not set at all.
+        let (p, _) = first(r#"s("bd").lpf("nan")"#);
+        assert_eq!(p.cutoff, None);
     }
 
     #[test]

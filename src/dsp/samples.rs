@@ -38,6 +38,10 @@ impl Sample {
     }
 }
 
+/// Most values (frames times channels) decoded from one file: about ten minutes of
+/// stereo at 48 kHz, 230 MB in memory.
+pub const MAX_SAMPLE_VALUES: usize = 60_000_000;
+
 /// Decodes a whole audio file. More than two channels are folded to stereo.
 pub fn decode(path: &Path) -> Result<Sample, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
@@ -75,6 +79,11 @@ pub fn decode(path: &Path) -> Result<Sample, String> {
                 rate = buf.spec().rate();
                 chunk.resize(buf.samples_interleaved(), 0.0);
                 buf.copy_to_slice_interleaved(&mut chunk);
+                if interleaved.len() + chunk.len() > MAX_SAMPLE_VALUES {
+                    return Err(format!(
+                        "longer than rhaithm plays (at most {MAX_SAMPLE_VALUES} values, about 10 minutes of stereo at 48 kHz)"
+                    ));
+                }
                 interleaved.extend_from_slice(&chunk);
             }
             Err(SymError::DecodeError(_)) => {}
@@ -100,6 +109,10 @@ pub fn decode(path: &Path) -> Result<Sample, String> {
     Ok(Sample { channels: data, rate: rate as f64, path: path.to_path_buf() })
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The default sample folder: `<data dir>/rhaithm/samples`.
 pub fn default_folder() -> Option<PathBuf> {
     dirs::data_dir().map(|d| d.join("rhaithm").join("samples"))
@@ -111,12 +124,24 @@ pub fn default_folder() -> Option<PathBuf> {
 #[derive(Clone, Debug, Default)]
 pub struct SampleLibrary {
     banks: BTreeMap<String, Bank>,
+    /// When set, `get` never decodes: files not yet in memory are handed to this
+    /// background loader and the note asking for them is skipped.
+    loader: Option<Arc<Loader>>,
 }
+
+type Slots = Arc<Mutex<Vec<Option<Arc<Sample>>>>>;
 
 #[derive(Clone, Debug, Default)]
 struct Bank {
     files: Vec<PathBuf>,
-    loaded: Arc<Mutex<Vec<Option<Arc<Sample>>>>>,
+    loaded: Slots,
+}
+
+/// A thread that decodes files asked for while playing.
+#[derive(Debug)]
+struct Loader {
+    requests: Mutex<std::sync::mpsc::Sender<(Slots, PathBuf, usize)>>,
+    asked: Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl SampleLibrary {
@@ -153,7 +178,25 @@ impl SampleLibrary {
                 banks.insert(name, Bank { files, loaded });
             }
         }
-        SampleLibrary { banks }
+        SampleLibrary { banks, loader: None }
+    }
+
+    /// The same library, for the control thread of live playback: `get` never waits on
+    /// the disk. A file not yet decoded is decoded by a background thread, and the
+    /// notes that ask for it meanwhile are skipped with an error saying so.
+    pub fn background(&self) -> SampleLibrary {
+        let (tx, rx) = std::sync::mpsc::channel::<(Slots, PathBuf, usize)>();
+        let spawned = std::thread::Builder::new().name("rhaithm-samples".into()).spawn(move || {
+            while let Ok((slots, path, i)) = rx.recv() {
+                if let Ok(sample) = decode(&path) {
+                    lock(&slots)[i] = Some(Arc::new(sample));
+                }
+            }
+        });
+        let loader = spawned.ok().map(|_| {
+            Arc::new(Loader { requests: Mutex::new(tx), asked: Mutex::new(std::collections::BTreeSet::new()) })
+        });
+        SampleLibrary { banks: self.banks.clone(), loader }
     }
 
     /// True if a bank of this name exists.
@@ -170,11 +213,22 @@ impl SampleLibrary {
     pub fn get(&self, bank: &str, n: i64) -> Result<Option<Arc<Sample>>, String> {
         let Some(b) = self.banks.get(bank) else { return Ok(None) };
         let i = n.rem_euclid(b.files.len() as i64) as usize;
-        if let Some(s) = &b.loaded.lock().unwrap_or_else(|e| e.into_inner())[i] {
+        if let Some(s) = &lock(&b.loaded)[i] {
             return Ok(Some(s.clone()));
         }
+        if let Some(loader) = &self.loader {
+            let path = &b.files[i];
+            if lock(&loader.asked).insert(path.clone()) {
+                let _ = lock(&loader.requests).send((b.loaded.clone(), path.clone(), i));
+                return Err(format!(
+                    "{}: still loading (notes using it are skipped until it is ready)",
+                    path.display()
+                ));
+            }
+            return Err(format!("{}: cannot be read, or still loading", path.display()));
+        }
         let sample = Arc::new(decode(&b.files[i]).map_err(|e| format!("{}: {e}", b.files[i].display()))?);
-        b.loaded.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(sample.clone());
+        lock(&b.loaded)[i] = Some(sample.clone());
         Ok(Some(sample))
     }
 
@@ -183,8 +237,12 @@ impl SampleLibrary {
     /// report.
     pub fn preload(&self, bank: &str) -> usize {
         let Some(b) = self.banks.get(bank) else { return 0 };
-        for i in 0..b.files.len() {
-            let _ = self.get(bank, i as i64);
+        for (i, path) in b.files.iter().enumerate() {
+            if lock(&b.loaded)[i].is_none()
+                && let Ok(sample) = decode(path)
+            {
+                lock(&b.loaded)[i] = Some(Arc::new(sample));
+            }
         }
         b.files.len()
     }

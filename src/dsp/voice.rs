@@ -98,6 +98,10 @@ pub struct Voice {
     age: u64,
     blew_up: bool,
     done: bool,
+    track: usize,
+    stolen: bool,
+    /// Peak of the last block rendered (`f32::MAX` before the first).
+    loudness: f32,
 }
 
 impl Voice {
@@ -132,6 +136,9 @@ impl Voice {
             age: 0,
             blew_up: false,
             done: false,
+            track: 0,
+            stolen: false,
+            loudness: f32::MAX,
         })
     }
 
@@ -178,6 +185,40 @@ impl Voice {
     /// Numbers it (control side), so that it can be faded out later by id.
     pub fn set_id(&mut self, id: u64) {
         self.id = id;
+    }
+
+    /// The track it belongs to, as the scheduler numbered it (0 if it did not).
+    pub fn track(&self) -> usize {
+        self.track
+    }
+
+    /// Assigns it to a track (control side): the mixer limits each track's level and
+    /// voices on their own.
+    pub fn set_track(&mut self, track: usize) {
+        self.track = track;
+    }
+
+    /// True once the mixer took its slot for a new voice (it is fading out).
+    pub fn stolen(&self) -> bool {
+        self.stolen
+    }
+
+    /// Gives its slot away: fades it out over `frames`, from now.
+    pub fn steal(&mut self, frames: u32) {
+        self.stolen = true;
+        self.stop(frames);
+    }
+
+    /// The largest magnitude of the last block it rendered (`f32::MAX` before the
+    /// first): how loud it is now, to pick which voice to steal.
+    pub fn loudness(&self) -> f32 {
+        self.loudness
+    }
+
+    /// Silences it for good and counts it as blown up (its track's sum was not finite).
+    pub fn silence(&mut self) {
+        self.blew_up = true;
+        self.done = true;
     }
 
     /// True for a held note (synth or instrument), false for a one-shot.
@@ -327,8 +368,9 @@ impl Voice {
             }
         }
         let check: f32 = left.iter().chain(right.iter()).sum();
+        self.loudness = left.iter().chain(right.iter()).fold(0.0, |m, x| m.max(x.abs()));
         self.age += n as u64;
-        if !check.is_finite() {
+        if !check.is_finite() || !self.loudness.is_finite() {
             self.blew_up = true;
             self.done = true;
             left.fill(0.0);

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use crate::dsp::build::{DEFAULT_SOUND, is_known};
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
+use crate::limits::Limits;
 use crate::patch::Patch;
 use crate::pattern::Rational;
 use crate::script::ScriptError;
@@ -25,11 +26,41 @@ pub struct Report {
     pub error: Option<ScriptError>,
 }
 
+/// Plays a compiled version in test, cycle by cycle and track by track, under the
+/// check budgets: each cycle's query must stay within its time and work, have at most
+/// `limits.max_events_per_cycle` events, and raise no error in the script's closures.
+/// The first problem is returned, placed where it was raised (or at the track's
+/// declaration).
+pub fn vet(patch: &Patch, from: Rational, cycles: i64, limits: &Limits) -> Result<(), ScriptError> {
+    for track in &patch.tracks {
+        for c in 0..cycles {
+            let begin = from + Rational::int(c);
+            let haps = patch.query_track(track, begin, begin + Rational::ONE, limits.check());
+            if let Some(e) = patch.take_query_error() {
+                return Err(e);
+            }
+            let events = haps.iter().filter(|h| h.has_onset()).count();
+            if events > limits.max_events_per_cycle {
+                return Err(patch.track_error(
+                    track,
+                    format!(
+                        "{events} events in cycle {}; at most {} per cycle (raise it with --max-events)",
+                        begin, limits.max_events_per_cycle
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The sounds a patch's tracks name over `cycles` cycles from `from`.
 pub fn sounds_used(patch: &Patch, from: Rational, cycles: i64) -> BTreeSet<String> {
     let mut sounds = BTreeSet::new();
+    let budget = Limits::default().check();
     for track in &patch.tracks {
-        for hap in track.pattern.query_span(from, from + Rational::int(cycles)).iter().filter(|h| h.has_onset()) {
+        let haps = patch.query_track(track, from, from + Rational::int(cycles), budget);
+        for hap in haps.iter().filter(|h| h.has_onset()) {
             let p = Params::from_value(&hap.value, |_| {});
             sounds.insert(p.sound().unwrap_or(DEFAULT_SOUND).to_string());
         }
@@ -37,13 +68,18 @@ pub fn sounds_used(patch: &Patch, from: Rational, cycles: i64) -> BTreeSet<Strin
     sounds
 }
 
-/// Checks a compiled patch.
-pub fn check(patch: &Patch, samples: &SampleLibrary) -> Report {
+/// Checks a compiled patch: [`vet`]s it under `limits`, then lists its tracks and what
+/// they would be missing.
+pub fn check(patch: &Patch, samples: &SampleLibrary, limits: &Limits) -> Report {
     let mut report = Report::default();
+    if let Err(e) = vet(patch, Rational::ZERO, CHECK_CYCLES, limits) {
+        report.error = Some(e);
+        return report;
+    }
     let mut unknown_controls = BTreeSet::new();
     let mut unknown_sounds = BTreeSet::new();
     for track in &patch.tracks {
-        let haps = track.pattern.query_span(Rational::ZERO, Rational::int(CHECK_CYCLES));
+        let haps = patch.query_track(track, Rational::ZERO, Rational::int(CHECK_CYCLES), limits.check());
         let mut sounds = BTreeSet::new();
         let mut events = 0;
         for hap in haps.iter().filter(|h| h.has_onset()) {

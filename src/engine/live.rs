@@ -101,7 +101,10 @@ impl Live {
         let earliest = earliest.min(self.scheduled_to);
         let at = self.scheduler.swap_frame(earliest, quantize);
         if at >= self.scheduled_to {
-            self.scheduler.stage(layer, patch, at);
+            match self.scheduler.swap_cycle(earliest, quantize) {
+                Some(cycle) => self.scheduler.stage_at_cycle(layer, patch, cycle),
+                None => self.scheduler.stage(layer, patch, at),
+            }
             return at;
         }
         let all = self.scheduler.changes_tempo(&patch);

@@ -6,8 +6,9 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use super::scheduler::Scheduler;
+use crate::dsp::mixer;
 use crate::dsp::samples::SampleLibrary;
-use crate::dsp::{MixerConfig, mixer};
+use crate::limits::Limits;
 use crate::patch::Patch;
 
 /// Frames scheduled and mixed per step.
@@ -78,8 +79,11 @@ pub fn render(
         Length::Cycles(c) => (c / patch.cps_or_default() * sample_rate as f64).round() as u64,
         Length::Seconds(s) => (s * sample_rate as f64).round() as u64,
     };
+    // The same budgets as live playback.
+    let limits = Limits::default();
     let mut scheduler = Scheduler::new(patch, sample_rate, samples);
-    let config = MixerConfig::new(sample_rate as f64);
+    scheduler.set_limits(limits);
+    let config = limits.mixer(sample_rate as f64);
     let (mut handle, mut mixer) = mixer(config);
     let mut out = vec![0.0f32; frames as usize * 2];
     let mut frame = 0;

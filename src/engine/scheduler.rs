@@ -18,17 +18,26 @@
 //!
 //! Problems (an unknown sound, an unknown control, a sample that cannot be read, a
 //! window with too many events) become warnings, each reported once.
+//!
+//! Live safety: each track (a layer's named track) gets an id the mixer uses for its
+//! per-track voice cap and safety stage; a track may start at most
+//! [`VoiceLimits::max_starts`] voices within any [`VoiceLimits::start_window`] (the rest
+//! of its events are skipped, counted in [`Scheduler::skipped_events`] and reported once
+//! per track), and notes end at [`VoiceLimits::max_note`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 
 use super::clock::Clock;
 use crate::dsp::build::{DEFAULT_SOUND, is_held};
+use crate::dsp::limits::{StartLimiter, VoiceLimits};
 use crate::dsp::mixer::Command;
 use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
 use crate::dsp::{BuildError, Graph, Voice, VoiceBuilder};
+use crate::limits::Limits;
 use crate::patch::{Patch, Quantize, Track};
+use crate::pattern::budget::Budget;
 use crate::pattern::{Hap, Rational, Value};
 
 /// Most events one track may start in one scheduling window.
@@ -42,9 +51,20 @@ pub type LayerId = usize;
 
 struct Layer {
     name: String,
+    /// The version playing (its tracks are queried through it, under the budgets).
+    patch: Patch,
     tracks: Vec<Track>,
     instruments: BTreeMap<String, Graph>,
-    pending: Option<(u64, Patch)>,
+    pending: Option<(When, Patch)>,
+}
+
+/// When a staged version takes over.
+#[derive(Clone, Copy, Debug)]
+enum When {
+    /// At this frame.
+    Frame(u64),
+    /// At the start of this cycle, wherever tempo changes before it put it.
+    Cycle(Rational),
 }
 
 /// A held note whose event may still be open.
@@ -94,6 +114,11 @@ pub struct Scheduler {
     sounding: Vec<Sounding>,
     warned: BTreeSet<String>,
     warnings: Vec<String>,
+    limits: Limits,
+    voice_limits: VoiceLimits,
+    starts: StartLimiter,
+    /// Track ids: the index of each (layer, track name) seen.
+    track_ids: Vec<(LayerId, String)>,
 }
 
 /// An event of a new version that is open at a swap's cycle `c` but began before it.
@@ -106,10 +131,10 @@ struct Open {
     taken: bool,
 }
 
-fn open_events(patch: &Patch, c: Rational, c_next: Rational) -> Vec<Open> {
+fn open_events(patch: &Patch, c: Rational, c_next: Rational, budget: Budget) -> Vec<Open> {
     let mut open = Vec::new();
     for track in &patch.tracks {
-        for (index, hap) in track.pattern.query_span(c, c_next).into_iter().enumerate() {
+        for (index, hap) in patch.query_track(track, c, c_next, budget).into_iter().enumerate() {
             if let Some(w) = hap.whole.filter(|w| w.begin < c && w.end > c) {
                 open.push(Open { track: track.name.clone(), index, whole: (w.begin, w.end), hap, taken: false });
             }
@@ -146,7 +171,40 @@ impl Scheduler {
             sounding: Vec::new(),
             warned: BTreeSet::new(),
             warnings: Vec::new(),
+            limits: Limits::default(),
+            voice_limits: VoiceLimits::default(),
+            starts: StartLimiter::new(&VoiceLimits::default(), sample_rate as f64),
+            track_ids: Vec::new(),
         }
+    }
+
+    /// Sets the budgets tracks are queried under.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        self.set_voice_limits(limits.voices);
+    }
+
+    /// Sets the live-safety limits of voices (the longest note, the most notes a track
+    /// starts in a short window). Starts counted so far are forgotten.
+    pub fn set_voice_limits(&mut self, limits: VoiceLimits) {
+        self.voice_limits = limits;
+        self.builder.max_note = limits.max_note;
+        self.starts = StartLimiter::new(&limits, self.clock.sample_rate() as f64);
+    }
+
+    /// Events skipped so far because their track started too many notes at once.
+    pub fn skipped_events(&self) -> u64 {
+        self.starts.skipped()
+    }
+
+    /// The id of a layer's track (numbered as first seen), which its voices carry to the
+    /// mixer.
+    pub fn track_id(&mut self, layer: LayerId, track: &str) -> usize {
+        if let Some(i) = self.track_ids.iter().position(|(l, t)| *l == layer && t == track) {
+            return i;
+        }
+        self.track_ids.push((layer, track.to_string()));
+        self.track_ids.len() - 1
     }
 
     /// A scheduler playing one patch from frame 0.
@@ -169,6 +227,7 @@ impl Scheduler {
         }
         self.layers.push(Layer {
             name: name.to_string(),
+            patch: patch.clone(),
             tracks: patch.tracks.clone(),
             instruments: patch.instruments.clone(),
             pending: None,
@@ -179,7 +238,32 @@ impl Scheduler {
     /// Stages a new version of a layer to take over at `frame` (or as soon as scheduling
     /// gets there, if it already has). A later staging replaces an earlier one.
     pub fn stage(&mut self, layer: LayerId, patch: Patch, frame: u64) {
-        self.layers[layer].pending = Some((frame, patch));
+        self.layers[layer].pending = Some((When::Frame(frame), patch));
+    }
+
+    /// Stages a new version of a layer to take over at the start of `cycle`, at whatever
+    /// frame that cycle begins once every tempo change before it has happened (so a
+    /// quantized swap lands on its bar even when another layer changes the tempo first).
+    pub fn stage_at_cycle(&mut self, layer: LayerId, patch: Patch, cycle: Rational) {
+        self.layers[layer].pending = Some((When::Cycle(cycle), patch));
+    }
+
+    /// The cycle a quantized swap asked for at `from` waits for (`None` when unquantized).
+    pub fn swap_cycle(&self, from: u64, quantize: Quantize) -> Option<Rational> {
+        let unit = match quantize {
+            Quantize::None => return None,
+            Quantize::Cycle => 1,
+            Quantize::Bar => CYCLES_PER_BAR,
+        };
+        let k = self.clock.cycle_at(from).ceil().floor_i64();
+        Some(Rational::int(k.saturating_add(unit - 1).div_euclid(unit).saturating_mul(unit)))
+    }
+
+    fn pending_frame(&self, when: When) -> u64 {
+        match when {
+            When::Frame(f) => f,
+            When::Cycle(c) => self.clock.frame_at(c),
+        }
     }
 
     /// The frame a swap asked for at `from` happens at, for a quantisation: `from`
@@ -231,7 +315,7 @@ impl Scheduler {
     /// reload that must happen soon leaves itself that much more time.
     pub fn catch_up_estimate(&self, patch: &Patch, frame: u64) -> f64 {
         let c = self.clock.cycle_at(frame);
-        let total: f64 = open_events(patch, c, self.clock.cycle_at(frame + 1))
+        let total: f64 = open_events(patch, c, self.clock.cycle_at(frame + 1), self.limits.live())
             .iter()
             .filter(|o| {
                 // Only held notes are started mid-way.
@@ -265,6 +349,12 @@ impl Scheduler {
     ) {
         let only = if self.changes_tempo(&patch) { None } else { Some(layer) };
         self.layers[layer].pending = None;
+        // The cancelled voices are scheduled again: their starts must not count twice.
+        for (id, (l, _)) in self.track_ids.iter().enumerate() {
+            if only.is_none_or(|o| o == *l) {
+                self.starts.rewind(id, frame);
+            }
+        }
         self.sounding.retain(|s| !cancel.contains(&s.id));
         for &id in cancel {
             batch.commands.push(Command::Cancel { id, until });
@@ -277,14 +367,15 @@ impl Scheduler {
     pub fn schedule_into(&mut self, from: u64, to: u64, batch: &mut Batch) {
         let mut t = from;
         while t < to {
-            let next = self.layers.iter().filter_map(|l| l.pending.as_ref().map(|p| p.0.max(t))).min();
+            let next =
+                self.layers.iter().filter_map(|l| l.pending.as_ref().map(|p| self.pending_frame(p.0).max(t))).min();
             let until = next.map_or(to, |n| n.min(to));
             if until > t {
                 self.window(t, until, None, batch);
             }
             if next == Some(until) {
                 for layer in 0..self.layers.len() {
-                    if self.layers[layer].pending.as_ref().is_some_and(|p| p.0 <= until) {
+                    if self.layers[layer].pending.as_ref().is_some_and(|p| self.pending_frame(p.0) <= until) {
                         let (_, patch) = self.layers[layer].pending.take().expect("pending");
                         self.swap(layer, patch, until, MAX_CATCH_UP_SECONDS, batch);
                     }
@@ -310,12 +401,21 @@ impl Scheduler {
             self.warn(format!("control:{key}"), format!("control \"{key}\" is not supported and is ignored"));
         }
         params.duration = (whole.1 - whole.0).to_f64() / cps;
+        let track_id = self.track_id(layer, track);
+        if !self.starts.admit(track_id, start) {
+            return None;
+        }
         let layer_name = &self.layers[layer].name;
         match self.builder.build(&params, start, seed(track, whole.0, index)) {
             Ok(mut v) => {
                 v.set_id(self.next_id);
+                v.set_track(track_id);
                 self.next_id += 1;
                 Some(v)
+            }
+            Err(e @ BuildError::TooSlow { .. }) => {
+                self.warn(format!("slow:{layer_name}:{track}"), format!("{layer_name}: track {track}: {e}; skipped"));
+                None
             }
             Err(BuildError::UnknownSound(name)) => {
                 let message = format!(
@@ -363,7 +463,7 @@ impl Scheduler {
             let tracks = std::mem::take(&mut self.layers[layer].tracks);
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             for track in &tracks {
-                let haps = track.pattern.query_span(begin, end);
+                let haps = self.layers[layer].patch.query_track(track, begin, end, self.limits.live());
                 let mut count = 0;
                 for (index, hap) in haps.iter().enumerate() {
                     let Some(whole) = hap.whole else { continue };
@@ -388,11 +488,29 @@ impl Scheduler {
                         batch.voices.push((layer, v));
                     }
                 }
+                self.warn_skipped(layer, &track.name);
             }
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             self.layers[layer].tracks = tracks;
         }
         batch.voices[first..].sort_by_key(|v| v.1.start());
+    }
+
+    /// Reports (once per track) the events of a track the start limit skipped.
+    fn warn_skipped(&mut self, layer: LayerId, track: &str) {
+        let id = self.track_id(layer, track);
+        let skipped = self.starts.take_skipped(id);
+        if skipped > 0 {
+            let VoiceLimits { max_starts, start_window, .. } = self.voice_limits;
+            let message = format!(
+                "{}: track {track}: {skipped} events skipped: more than {max_starts} notes in {:.0} ms ({:.0} per second); \
+                 later ones are counted as skipped events",
+                self.layers[layer].name,
+                start_window * 1000.0,
+                max_starts as f64 / start_window.max(1e-9),
+            );
+            self.warn(format!("starts:{layer}:{track}"), message);
+        }
     }
 
     fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, catch_up: f64, batch: &mut Batch) {
@@ -401,7 +519,7 @@ impl Scheduler {
         }
         self.sounding.retain(|s| s.gate_end > frame);
         let c = self.clock.cycle_at(frame);
-        let mut open = open_events(&patch, c, self.clock.cycle_at(frame + 1));
+        let mut open = open_events(&patch, c, self.clock.cycle_at(frame + 1), self.limits.live());
         let mut report = Swap { layer, frame, faded: 0, kept: 0, started: 0 };
         let fade = self.fade;
         let mut i = 0;
@@ -430,6 +548,7 @@ impl Scheduler {
             }
         }
         // The new version takes over.
+        self.layers[layer].patch = patch.clone();
         self.layers[layer].tracks = patch.tracks.clone();
         self.layers[layer].instruments = patch.instruments.clone();
         let cps = self.clock.cps();

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::budget;
 use super::rational::Rational;
 use super::span::{Hap, Span};
 
@@ -28,6 +29,11 @@ impl State {
     }
 }
 
+/// How deep patterns may be nested when built. Building, querying and dropping a
+/// pattern each recurse once per level: this bounds the stack they need (a few hundred
+/// bytes per level) by construction.
+pub const MAX_BUILD_DEPTH: u32 = 2_500;
+
 type Query<T> = Arc<dyn Fn(&State) -> Vec<Hap<T>> + Send + Sync>;
 
 /// A pattern of values of type `T`.
@@ -36,11 +42,13 @@ pub struct Pattern<T> {
     /// The value, for patterns made by `pure` (Strudel applies pure arguments directly
     /// rather than through a join; the difference is visible in the fragments).
     pure: Option<T>,
+    /// Patterns inside this one, counted as it was built (see [`MAX_BUILD_DEPTH`]).
+    depth: u32,
 }
 
 impl<T: Clone> Clone for Pattern<T> {
     fn clone(&self) -> Self {
-        Pattern { query: self.query.clone(), pure: self.pure.clone() }
+        Pattern { query: self.query.clone(), pure: self.pure.clone(), depth: self.depth }
     }
 }
 
@@ -57,7 +65,48 @@ impl<T: Clone + Send + Sync + 'static> PatValue for T {}
 impl<T: PatValue> Pattern<T> {
     /// A pattern from a query function.
     pub fn new(query: impl Fn(&State) -> Vec<Hap<T>> + Send + Sync + 'static) -> Pattern<T> {
-        Pattern { query: Arc::new(query), pure: None }
+        Pattern::with_depth(1, query)
+    }
+
+    /// A pattern from a query function that queries patterns nested `depth` deep.
+    /// Every query goes through the thread's [`budget`]: past it, a query answers
+    /// nothing. A pattern that would be nested deeper than [`MAX_BUILD_DEPTH`] is not
+    /// built: it is silence, and [`budget::take_too_deep`] says so.
+    pub fn with_depth(depth: u32, query: impl Fn(&State) -> Vec<Hap<T>> + Send + Sync + 'static) -> Pattern<T> {
+        if depth > MAX_BUILD_DEPTH {
+            budget::note_too_deep();
+            return Pattern { query: Arc::new(|_| Vec::new()), pure: None, depth: 1 };
+        }
+        let guarded = move |st: &State| match budget::enter() {
+            Some(level) => {
+                let out = query(st);
+                level.leave(out.len());
+                out
+            }
+            None => Vec::new(),
+        };
+        Pattern { query: Arc::new(guarded), pure: None, depth }
+    }
+
+    /// A pattern one level above patterns nested `inner` deep.
+    fn derive<U: PatValue>(
+        &self,
+        inner: u32,
+        query: impl Fn(&State) -> Vec<Hap<U>> + Send + Sync + 'static,
+    ) -> Pattern<U> {
+        Pattern::with_depth(inner.saturating_add(1), query)
+    }
+
+    /// How deep patterns are nested inside this one.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The same pattern, counted as nested at least `depth` deep (for patterns built
+    /// by functions whose inner patterns the core cannot see, such as script closures).
+    pub fn at_least_depth(mut self, depth: u32) -> Pattern<T> {
+        self.depth = self.depth.max(depth);
+        self
     }
 
     /// Queries the pattern.
@@ -78,19 +127,19 @@ impl<T: PatValue> Pattern<T> {
     /// Applies `f` to every value.
     pub fn fmap<U: PatValue>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Pattern<U> {
         let q = self.query.clone();
-        Pattern::new(move |st| q(st).into_iter().map(|h| h.with_value(&f)).collect())
+        self.derive(self.depth, move |st| q(st).into_iter().map(|h| h.with_value(&f)).collect())
     }
 
     /// Transforms the query span.
     pub fn with_query_span(&self, f: impl Fn(Span) -> Span + Send + Sync + 'static) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| q(&st.set_span(f(st.span))))
+        self.derive(self.depth, move |st| q(&st.set_span(f(st.span))))
     }
 
     /// Transforms the query span, or answers nothing where `f` gives `None`.
     pub fn with_query_span_maybe(&self, f: impl Fn(Span) -> Option<Span> + Send + Sync + 'static) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| match f(st.span) {
+        self.derive(self.depth, move |st| match f(st.span) {
             Some(span) => q(&st.set_span(span)),
             None => Vec::new(),
         })
@@ -104,7 +153,7 @@ impl<T: PatValue> Pattern<T> {
     /// Transforms the spans of every hap.
     pub fn with_hap_span(&self, f: impl Fn(&Span) -> Span + Send + Sync + 'static) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| q(st).into_iter().map(|h| h.with_span(&f)).collect())
+        self.derive(self.depth, move |st| q(st).into_iter().map(|h| h.with_span(&f)).collect())
     }
 
     /// Transforms the times of every hap.
@@ -115,19 +164,19 @@ impl<T: PatValue> Pattern<T> {
     /// Transforms the list of haps a query returns.
     pub fn with_haps(&self, f: impl Fn(Vec<Hap<T>>, &State) -> Vec<Hap<T>> + Send + Sync + 'static) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| f(q(st), st))
+        self.derive(self.depth, move |st| f(q(st), st))
     }
 
     /// Transforms every hap.
     pub fn with_hap<U: PatValue>(&self, f: impl Fn(Hap<T>) -> Hap<U> + Send + Sync + 'static) -> Pattern<U> {
         let q = self.query.clone();
-        Pattern::new(move |st| q(st).into_iter().map(&f).collect())
+        self.derive(self.depth, move |st| q(st).into_iter().map(&f).collect())
     }
 
     /// Keeps the haps that pass `test`.
     pub fn filter_haps(&self, test: impl Fn(&Hap<T>) -> bool + Send + Sync + 'static) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| q(st).into_iter().filter(|h| test(h)).collect())
+        self.derive(self.depth, move |st| q(st).into_iter().filter(|h| test(h)).collect())
     }
 
     /// Keeps the haps whose value passes `test`.
@@ -148,7 +197,7 @@ impl<T: PatValue> Pattern<T> {
     /// Splits every query at cycle boundaries.
     pub fn split_queries(&self) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| {
+        self.derive(self.depth, move |st| {
             let mut out = Vec::new();
             st.span.for_each_cycle(|s| out.extend(q(&st.set_span(s))));
             out
@@ -163,7 +212,7 @@ impl<T: PatValue> Pattern<T> {
         f: impl Fn(&T, &U) -> V + Send + Sync + 'static,
     ) -> Pattern<V> {
         let (qa, qb) = (self.query.clone(), other.query.clone());
-        Pattern::new(move |st| {
+        self.derive(self.depth.max(other.depth), move |st| {
             let ha = qa(st);
             let hb = qb(st);
             let mut out = Vec::new();
@@ -201,7 +250,7 @@ impl<T: PatValue> Pattern<T> {
         f: impl Fn(&T, &U) -> V + Send + Sync + 'static,
     ) -> Pattern<V> {
         let (qa, qb) = (self.query.clone(), other.query.clone());
-        Pattern::new(move |st| {
+        self.derive(self.depth.max(other.depth), move |st| {
             let mut out = Vec::new();
             for a in qa(st) {
                 for b in qb(&st.set_span(a.whole_or_part())) {
@@ -230,7 +279,7 @@ impl<T: PatValue> Pattern<T> {
         f: impl Fn(T) -> Pattern<U> + Send + Sync + 'static,
     ) -> Pattern<U> {
         let q = self.query.clone();
-        Pattern::new(move |st| {
+        self.derive(self.depth, move |st| {
             let mut out = Vec::new();
             for outer in q(st) {
                 let (ow, op) = (outer.whole, outer.part);
@@ -268,7 +317,7 @@ impl<T: PatValue> Pattern<T> {
     /// Bind that squeezes a whole cycle of each inner pattern into each outer event.
     pub fn squeeze_bind<U: PatValue>(&self, f: impl Fn(T) -> Pattern<U> + Send + Sync + 'static) -> Pattern<U> {
         let q = self.discrete_only().query;
-        Pattern::new(move |st| {
+        self.derive(self.depth, move |st| {
             let mut out = Vec::new();
             for outer in q(st) {
                 let span = outer.whole_or_part();
@@ -383,7 +432,7 @@ impl<T: PatValue> Pattern<T> {
             return silence();
         }
         let q = self.query.clone();
-        Pattern::new(move |st| {
+        self.derive(self.depth, move |st| {
             let cycle = st.span.begin.sam();
             let source = (cycle / n).sam();
             let delta = cycle - source;
@@ -398,7 +447,7 @@ impl<T: PatValue> Pattern<T> {
     /// Reverses each cycle.
     pub fn rev(&self) -> Pattern<T> {
         let q = self.query.clone();
-        Pattern::new(move |st| {
+        self.derive(self.depth, move |st| {
             let cycle = st.span.begin.sam();
             let next = st.span.begin.next_sam();
             let reflect = |s: &Span| Span { begin: cycle + (next - s.end), end: cycle + (next - s.begin) };
@@ -422,6 +471,10 @@ pub fn pure<T: PatValue>(value: T) -> Pattern<T> {
     p
 }
 
+fn max_depth<T>(pats: &[Pattern<T>]) -> u32 {
+    pats.iter().map(|p| p.depth).max().unwrap_or(0)
+}
+
 /// The empty pattern.
 pub fn silence<T: PatValue>() -> Pattern<T> {
     Pattern::new(|_| Vec::new())
@@ -434,7 +487,8 @@ pub fn signal<T: PatValue>(f: impl Fn(Rational) -> T + Send + Sync + 'static) ->
 
 /// Plays all patterns at once.
 pub fn stack<T: PatValue>(pats: Vec<Pattern<T>>) -> Pattern<T> {
-    Pattern::new(move |st| pats.iter().flat_map(|p| p.query(st)).collect())
+    let depth = max_depth(&pats);
+    Pattern::with_depth(depth + 1, move |st| pats.iter().flat_map(|p| p.query(st)).collect())
 }
 
 /// One pattern per cycle, in turn; each pattern keeps its own time (Strudel's `slowcat`).
@@ -446,7 +500,8 @@ pub fn slowcat<T: PatValue>(pats: Vec<Pattern<T>>) -> Pattern<T> {
         return silence();
     }
     let n = Rational::int(pats.len() as i64);
-    Pattern::new(move |st| {
+    let depth = max_depth(&pats);
+    Pattern::with_depth(depth + 1, move |st| {
         let span = st.span;
         let index = span.begin.floor_i64().rem_euclid(pats.len() as i64) as usize;
         let offset = span.begin.floor() - (span.begin / n).floor();
@@ -464,7 +519,8 @@ pub fn slowcat_prime<T: PatValue>(pats: Vec<Pattern<T>>) -> Pattern<T> {
     if pats.is_empty() {
         return silence();
     }
-    Pattern::new(move |st| {
+    let depth = max_depth(&pats);
+    Pattern::with_depth(depth + 1, move |st| {
         // JavaScript's `%` keeps the sign: negative cycles select nothing.
         let c = st.span.begin.floor_i64();
         if c < 0 && c % pats.len() as i64 != 0 {

@@ -9,11 +9,12 @@ use super::value::Value;
 /// Negative `ons` inverts the pattern. `None` when `|ons| > steps`.
 pub fn bjorklund(ons: i64, steps: i64) -> Option<Vec<u8>> {
     let inverted = ons < 0;
-    let ons = ons.abs();
-    let offs = steps - ons;
+    let ons = ons.saturating_abs();
+    let offs = steps.saturating_sub(ons);
     if offs < 0 || steps < 0 {
         return None;
     }
+    super::budget::count("euclid steps", steps.max(1))?;
     let mut counts = (ons, offs);
     let mut xs: Vec<Vec<u8>> = vec![vec![1]; ons as usize];
     let mut ys: Vec<Vec<u8>> = vec![vec![0]; offs as usize];
@@ -48,9 +49,10 @@ fn euclid_rot(pulses: i64, steps: i64, rotation: i64) -> Option<Vec<u8>> {
         return Some(b);
     }
     let len = b.len() as i64;
+    let rotation = rotation.clamp(-len, len);
     // rotate(b, -rotation) = b.slice(-rotation).concat(b.slice(0, -rotation)).
     let at = |i: i64| -> usize { (if i < 0 { (len + i).max(0) } else { i.min(len) }) as usize };
-    let n = -rotation;
+    let n = rotation.saturating_neg();
     let (start, mid) = (at(n), at(n));
     let mut out = b[start..].to_vec();
     out.extend_from_slice(&b[..mid]);

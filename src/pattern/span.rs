@@ -37,7 +37,8 @@ impl Span {
         }
         let mut begin = self.begin;
         let end_sam = self.end.sam();
-        while self.end > begin {
+        // Each cycle costs fuel, so a span of a billion cycles stops at the budget.
+        while self.end > begin && super::budget::charge(1) {
             if begin.sam() == end_sam {
                 f(Span { begin, end: self.end });
                 break;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::budget;
 use super::core::{fastcat, pure, silence, slowcat, slowcat_prime, stack};
 use super::ops::{Pat, PatFn, patternify, with_int, with_number, with_rational};
 use super::rational::Rational;
@@ -56,9 +57,9 @@ impl Pat {
     fn iter_with(&self, times: &Pat, back: bool) -> Pat {
         let p = self.clone();
         with_int(times, false, move |n| {
-            if n <= 0 {
+            let Some(_) = budget::count(if back { "iterBack" } else { "iter" }, n) else {
                 return silence();
-            }
+            };
             let nr = Rational::int(n);
             slowcat(
                 (0..n)
@@ -91,9 +92,9 @@ impl Pat {
         let p = self.clone();
         let fp = f(p.clone());
         with_int(n, true, move |n| {
-            if n < 1 {
+            let Some(_) = budget::count("every", n) else {
                 return silence();
-            }
+            };
             let mut pats = vec![fp.clone()];
             pats.extend(std::iter::repeat_n(p.clone(), (n - 1) as usize));
             slowcat_prime(pats)
@@ -105,9 +106,9 @@ impl Pat {
         let p = self.clone();
         let fp = f(p.clone());
         with_int(n, true, move |n| {
-            if n < 1 {
+            let Some(_) = budget::count("lastOf", n) else {
                 return silence();
-            }
+            };
             let mut pats: Vec<Pat> = std::iter::repeat_n(p.clone(), (n - 1) as usize).collect();
             pats.push(fp.clone());
             slowcat_prime(pats)
@@ -124,9 +125,9 @@ impl Pat {
     fn chunk_with(&self, n: &Pat, f: PatFn, back: bool, fast: bool) -> Pat {
         let p = self.clone();
         with_int(n, true, move |n| {
-            if n < 1 {
+            let Some(_) = budget::count("chunk", n) else {
                 return silence();
-            }
+            };
             let mut binary = vec![pure(Value::Bool(true))];
             binary.extend((1..n).map(|_| pure(Value::Bool(false))));
             let binary_pat = fastcat(binary).iter_with(&num(n as f64), !back);
@@ -279,9 +280,9 @@ impl Pat {
     pub fn chop(&self, n: &Pat) -> Pat {
         let p = self.clone();
         with_int(n, false, move |n| {
-            if n < 1 {
+            let Some(_) = budget::count("chop", n) else {
                 return silence();
-            }
+            };
             p.squeeze_bind(move |o| {
                 let om = o.as_map().cloned().unwrap_or_default();
                 let range = match (om.get("begin").and_then(Value::as_number), om.get("end").and_then(Value::as_number))
@@ -311,9 +312,9 @@ impl Pat {
     pub fn striate(&self, n: &Pat) -> Pat {
         let p = self.clone();
         with_int(n, false, move |n| {
-            if n < 1 {
+            let Some(_) = budget::count("striate", n) else {
                 return silence();
-            }
+            };
             let slices = slowcat(
                 (0..n)
                     .map(|i| {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallContext};
 
-use super::convert::{arg, mini_at, to_fn};
+use super::convert::{arg, checked, depth_of, mini_at, to_fn};
 use super::runtime::Runtime;
 use crate::pattern::controls::{CONTROLS, Control};
 use crate::pattern::signals::{self, choose, irand, randcat};
@@ -38,13 +38,15 @@ macro_rules! method {
         let owned = $rt.clone();
         $engine.register_fn($name, move |$ctx: NativeCallContext, $this: Pat $(, $a: Dynamic)*| -> R<Pat> {
             let $rt = &owned;
-            $body
+            let floor = $this.depth()$(.max(depth_of(&$a)))*;
+            checked(&$ctx, $body, floor)
         });
         let owned = $rt.clone();
         $engine.register_fn($name, move |$ctx: NativeCallContext, this: ImmutableString $(, $a: Dynamic)*| -> R<Pat> {
             let $rt = &owned;
             let $this = mini_at($rt, &this, $ctx.call_position())?;
-            $body
+            let floor = $this.depth()$(.max(depth_of(&$a)))*;
+            checked(&$ctx, $body, floor)
         });
     }};
 }
@@ -100,7 +102,9 @@ fn register_variadic(engine: &mut Engine, name: &str, min: usize, build: Build) 
             if $n >= min {
                 let build = build.clone();
                 engine.register_fn(name, move |ctx: NativeCallContext, $($a: Dynamic),+| -> R<Pat> {
-                    build(&ctx, &[$($a),+])
+                    let args = [$($a),+];
+                    let floor = args.iter().map(depth_of).max().unwrap_or(0);
+                    checked(&ctx, build(&ctx, &args), floor)
                 });
             }
         };
@@ -121,7 +125,10 @@ fn reg_list(engine: &mut Engine, rt: &Arc<Runtime>, name: &str, f: fn(Vec<Pat>) 
     let owned = rt.clone();
     let build: Build = Arc::new(move |ctx, xs| Ok(f(xs.iter().map(|x| arg(ctx, &owned, x)).collect::<R<Vec<_>>>()?)));
     register_variadic(engine, name, 1, build.clone());
-    engine.register_fn(name, move |ctx: NativeCallContext, xs: Array| build(&ctx, &xs));
+    engine.register_fn(name, move |ctx: NativeCallContext, xs: Array| {
+        let floor = xs.iter().map(depth_of).max().unwrap_or(0);
+        checked(&ctx, build(&ctx, &xs), floor)
+    });
     method!(engine, rt, name, |ctx, this, a| Ok(f(vec![this, arg(&ctx, rt, &a)?])));
     method!(engine, rt, name, |ctx, this, a, b| Ok(f(vec![this, arg(&ctx, rt, &a)?, arg(&ctx, rt, &b)?])));
     method!(engine, rt, name, |ctx, this, a, b, c| Ok(f(vec![
@@ -162,7 +169,8 @@ fn register_controls(engine: &mut Engine, rt: &Arc<Runtime>) {
         for &name in control.names {
             let rt2 = rt.clone();
             engine.register_fn(name, move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> {
-                Ok(control.pattern(&arg(&ctx, &rt2, &a)?))
+                let floor = depth_of(&a);
+                checked(&ctx, arg(&ctx, &rt2, &a).map(|p| control.pattern(&p)), floor)
             });
             method!(engine, rt, name, |ctx, this, a| Ok(control.set_on(&this, &arg(&ctx, rt, &a)?)));
         }

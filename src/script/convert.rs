@@ -33,19 +33,84 @@ fn locate_mini_error(rt: &Runtime, text: &str, err: &MiniError, call: Position) 
     let before = &source[..at];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Position::new(line as u16, column as u16)
+    Position::new(line.min(u16::MAX as usize) as u16, column.min(u16::MAX as usize) as u16)
 }
 
 /// Parses mini-notation, reporting errors at their place in the script.
 pub fn mini_at(rt: &Runtime, text: &str, call: Position) -> RhaiResult<Pat> {
-    mini(text).map_err(|e| {
+    let short: String =
+        if text.chars().count() > 60 { text.chars().take(60).chain("…".chars()).collect() } else { text.into() };
+    let pat = mini(text).map_err(|e| {
         let pos = locate_mini_error(rt, text, &e, call);
-        runtime_error(format!("mini-notation \"{text}\": {}", e.message), pos)
-    })
+        runtime_error(format!("mini-notation \"{short}\": {}", e.message), pos)
+    })?;
+    if let Some(message) = crate::pattern::budget::take_invalid() {
+        return Err(runtime_error(format!("mini-notation \"{short}\": {message}"), call));
+    }
+    if crate::pattern::budget::take_too_deep() {
+        return Err(runtime_error(format!("mini-notation \"{short}\": nested too deep"), call));
+    }
+    Ok(pat)
+}
+
+/// How deep a script may nest patterns (in the core's levels: one method adds one to
+/// three). Below [`crate::pattern::MAX_BUILD_DEPTH`], so that the script hears about it
+/// at the call that went too far.
+pub const MAX_SCRIPT_DEPTH: u32 = 2_000;
+
+/// How deep the patterns inside a Rhai value are nested (0 for plain values).
+pub fn depth_of(d: &Dynamic) -> u32 {
+    fn go(d: &Dynamic, nesting: usize) -> u32 {
+        if let Some(p) = d.read_lock::<Pat>() {
+            return p.depth();
+        }
+        if nesting < MAX_NESTING
+            && let Some(a) = d.read_lock::<Array>()
+        {
+            return a.iter().map(|x| go(x, nesting + 1)).max().unwrap_or(0);
+        }
+        0
+    }
+    go(d, 0)
+}
+
+/// How deep arrays and maps inside arrays and maps may be nested in a value a pattern
+/// is made of (a script can nest them without bound in a loop).
+pub const MAX_NESTING: usize = 32;
+
+fn too_nested(pos: Position) -> Box<EvalAltResult> {
+    runtime_error(format!("arrays or maps nested more than {MAX_NESTING} deep"), pos)
+}
+
+/// The result of a function that builds a pattern from inputs nested `floor` deep:
+/// counted one level above them, and refused, at the call, when nested too deep.
+pub fn checked(ctx: &NativeCallContext, result: RhaiResult<Pat>, floor: u32) -> RhaiResult<Pat> {
+    let refused = crate::pattern::budget::take_too_deep();
+    if let Some(message) = crate::pattern::budget::take_invalid() {
+        return Err(runtime_error(message, ctx.call_position()));
+    }
+    let p = result?.at_least_depth(floor.saturating_add(1));
+    if refused || p.depth() > MAX_SCRIPT_DEPTH {
+        return Err(runtime_error(
+            format!(
+                "patterns nested more than {MAX_SCRIPT_DEPTH} levels deep (built up in a loop or a recursion?); \
+                 rhaithm refuses them so that playing them cannot overflow the stack"
+            ),
+            ctx.call_position(),
+        ));
+    }
+    Ok(p)
 }
 
 /// A Rhai value as a pattern value (not a pattern).
 pub fn to_value(d: &Dynamic) -> Option<Value> {
+    value_at(d, 0)
+}
+
+fn value_at(d: &Dynamic, nesting: usize) -> Option<Value> {
+    if nesting > MAX_NESTING {
+        return None;
+    }
     if let Some(i) = d.clone().try_cast::<i64>() {
         return Some(Value::Int(i));
     }
@@ -61,12 +126,12 @@ pub fn to_value(d: &Dynamic) -> Option<Value> {
     if let Some(m) = d.clone().try_cast::<Map>() {
         let mut out = ValueMap::new();
         for (k, v) in m {
-            out.insert(Arc::from(k.as_str()), to_value(&v)?);
+            out.insert(Arc::from(k.as_str()), value_at(&v, nesting + 1)?);
         }
         return Some(Value::Map(Arc::new(out)));
     }
     if let Some(a) = d.clone().try_cast::<Array>() {
-        return Some(Value::List(Arc::new(a.iter().map(to_value).collect::<Option<Vec<_>>>()?)));
+        return Some(Value::List(Arc::new(a.iter().map(|x| value_at(x, nesting + 1)).collect::<Option<Vec<_>>>()?)));
     }
     None
 }
@@ -74,6 +139,13 @@ pub fn to_value(d: &Dynamic) -> Option<Value> {
 /// A Rhai value as a pattern: patterns as they are, strings as mini-notation, numbers,
 /// booleans and maps as constants, arrays as sequences.
 pub fn to_pat(rt: &Runtime, d: &Dynamic, pos: Position) -> RhaiResult<Pat> {
+    pat_at(rt, d, pos, 0)
+}
+
+fn pat_at(rt: &Runtime, d: &Dynamic, pos: Position, nesting: usize) -> RhaiResult<Pat> {
+    if nesting > MAX_NESTING {
+        return Err(too_nested(pos));
+    }
     if let Some(p) = d.clone().try_cast::<Pat>() {
         return Ok(p);
     }
@@ -81,7 +153,7 @@ pub fn to_pat(rt: &Runtime, d: &Dynamic, pos: Position) -> RhaiResult<Pat> {
         return mini_at(rt, &s, pos);
     }
     if let Some(a) = d.clone().try_cast::<Array>() {
-        let pats = a.iter().map(|x| to_pat(rt, x, pos)).collect::<RhaiResult<Vec<_>>>()?;
+        let pats = a.iter().map(|x| pat_at(rt, x, pos, nesting + 1)).collect::<RhaiResult<Vec<_>>>()?;
         return Ok(fastcat(pats));
     }
     if d.is_unit() {
@@ -117,15 +189,47 @@ pub fn to_fn(ctx: &NativeCallContext, rt: &Arc<Runtime>, d: &Dynamic) -> RhaiRes
     };
     let rt = rt.clone();
     let ast = rt.ast();
-    Ok(Arc::new(move |p: Pat| call_fn(&engine, &ast, &rt, &ptr, p)))
+    // Where the function was handed over: errors without a place of their own (too many
+    // operations, too deep) are reported there.
+    let at = ctx.call_position();
+    Ok(Arc::new(move |p: Pat| call_fn(&engine, &ast, &rt, &ptr, p, at)))
 }
 
-fn call_fn(engine: &Engine, ast: &AST, rt: &Runtime, ptr: &FnPtr, p: Pat) -> Pat {
+/// How many script functions may be running inside one another through patterns (a
+/// closure whose pattern calls a closure...). Rhai counts its own call depth afresh in
+/// each call from Rust, so this is what bounds a recursion through `Fn("g")`.
+pub const MAX_CLOSURE_NESTING: u32 = 8;
+
+thread_local! {
+    static CLOSURE_NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn call_fn(engine: &Engine, ast: &AST, rt: &Runtime, ptr: &FnPtr, p: Pat, at: Position) -> Pat {
+    let nesting = CLOSURE_NESTING.with(|c| c.get());
+    if nesting >= MAX_CLOSURE_NESTING {
+        rt.record_error(&runtime_error(
+            format!(
+                "functions given to patterns call each other more than {MAX_CLOSURE_NESTING} deep \
+                 (a recursion through `{}`?)",
+                ptr.fn_name()
+            ),
+            at,
+        ));
+        return silence();
+    }
+    CLOSURE_NESTING.with(|c| c.set(nesting + 1));
     let result = rt.guarded(|| ptr.call::<Dynamic>(engine, ast, (Dynamic::from(p),)));
-    match result.and_then(|d| to_pat(rt, &d, Position::NONE)) {
+    CLOSURE_NESTING.with(|c| c.set(nesting));
+    match result.and_then(|d| to_pat(rt, &d, at)) {
         Ok(p) => p,
         Err(e) => {
-            rt.record_error(&e);
+            if e.position().is_none() {
+                let mut e = e;
+                e.set_position(at);
+                rt.record_error(&e);
+            } else {
+                rt.record_error(&e);
+            }
             silence()
         }
     }

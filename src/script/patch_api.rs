@@ -8,6 +8,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, ImmutableString, NativeCallCon
 use super::convert::arg;
 use super::runtime::Runtime;
 use crate::dsp::Graph;
+use crate::limits::{MAX_CPS, MIN_CPS};
 
 type R<T> = Result<T, Box<EvalAltResult>>;
 
@@ -26,10 +27,11 @@ fn positive(ctx: &NativeCallContext, d: &Dynamic, what: &str) -> R<f64> {
     Ok(x)
 }
 
-fn set_track(rt: &Runtime, name: &str, pat: crate::pattern::Pat) {
-    rt.patch(|p| match p.tracks.iter_mut().find(|(n, _)| n == name) {
-        Some(slot) => slot.1 = pat,
-        None => p.tracks.push((name.to_string(), pat)),
+fn set_track(rt: &Runtime, name: &str, pat: crate::pattern::Pat, at: Position) {
+    let at = (at.line().unwrap_or(0), at.position().unwrap_or(0));
+    rt.patch(|p| match p.tracks.iter_mut().find(|(n, ..)| n == name) {
+        Some(slot) => (slot.1, slot.2) = (pat, at),
+        None => p.tracks.push((name.to_string(), pat, at)),
     });
 }
 
@@ -39,7 +41,19 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
         let rt = rt.clone();
         engine.register_fn(name, move |ctx: NativeCallContext, x: Dynamic| -> R<()> {
             let x = positive(&ctx, &x, "the tempo")?;
-            rt.patch(|p| p.cps = Some(x / per_cycle));
+            let cps = x / per_cycle;
+            if !(MIN_CPS..=MAX_CPS).contains(&cps) {
+                return Err(err(
+                    format!(
+                        "{name}({x}) is {cps} cycles per second; rhaithm plays between {MIN_CPS} and {MAX_CPS} \
+                         ({} to {} bpm)",
+                        MIN_CPS * 240.0,
+                        MAX_CPS * 240.0
+                    ),
+                    ctx.call_position(),
+                ));
+            }
+            rt.patch(|p| p.cps = Some(cps));
             Ok(())
         });
     }
@@ -48,7 +62,7 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
         let name = format!("d{i}");
         engine.register_fn(name.clone(), move |ctx: NativeCallContext, pat: Dynamic| -> R<()> {
             let pat = arg(&ctx, &rt, &pat)?;
-            set_track(&rt, &name, pat);
+            set_track(&rt, &name, pat, ctx.call_position());
             Ok(())
         });
     }
@@ -58,7 +72,7 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
             return Err(err("a track needs a name".into(), ctx.call_position()));
         }
         let pat = arg(&ctx, &rt2, &pat)?;
-        set_track(&rt2, &name, pat);
+        set_track(&rt2, &name, pat, ctx.call_position());
         Ok(())
     });
     let rt2 = rt.clone();

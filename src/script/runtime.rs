@@ -15,6 +15,11 @@ use super::{DEFAULT_TIME_LIMIT, ScriptError};
 use crate::dsp::Graph;
 use crate::pattern::Pat;
 
+/// Printed lines kept until someone takes them.
+pub const MAX_LOG_LINES: usize = 256;
+/// Longest printed line kept, in bytes.
+pub const MAX_LOG_LINE: usize = 1024;
+
 /// Shared state between an engine, its registered functions and the patterns it makes.
 pub struct Runtime {
     source: Arc<str>,
@@ -25,6 +30,7 @@ pub struct Runtime {
     depth: AtomicUsize,
     error: Mutex<Option<ScriptError>>,
     logs: Mutex<Vec<String>>,
+    dropped_logs: AtomicUsize,
     patch: Mutex<PatchState>,
 }
 
@@ -34,7 +40,7 @@ pub struct PatchState {
     /// Cycles per second, if set.
     pub cps: Option<f64>,
     /// Tracks in the order they were first declared.
-    pub tracks: Vec<(String, Pat)>,
+    pub tracks: Vec<(String, Pat, (usize, usize))>,
     /// Instruments by name.
     pub instruments: BTreeMap<String, Graph>,
     /// Reload quantisation, if set.
@@ -52,6 +58,7 @@ impl Runtime {
             depth: AtomicUsize::new(0),
             error: Mutex::new(None),
             logs: Mutex::new(Vec::new()),
+            dropped_logs: AtomicUsize::new(0),
             patch: Mutex::new(PatchState::default()),
         }
     }
@@ -68,6 +75,31 @@ impl Runtime {
     /// The script's path.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// Keeps a printed line: at most [`MAX_LOG_LINES`] wait to be taken (a `print` in a
+    /// closure runs on every query), each cut to [`MAX_LOG_LINE`] bytes; the rest are
+    /// counted.
+    fn log(&self, mut line: String) {
+        let mut logs = lock(&self.logs);
+        if logs.len() < MAX_LOG_LINES {
+            if line.len() > MAX_LOG_LINE {
+                let mut end = MAX_LOG_LINE;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                line.truncate(end);
+                line.push('…');
+            }
+            logs.push(line);
+        } else {
+            self.dropped_logs.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Printed lines that were not kept since the last call.
+    pub fn take_dropped_logs(&self) -> usize {
+        self.dropped_logs.swap(0, Ordering::Relaxed)
     }
 
     /// Lines the script printed with `print` or `debug`.
@@ -97,8 +129,10 @@ impl Runtime {
         out
     }
 
+    /// Whether the script must stop: its own time is up, or the query it runs inside
+    /// is out of budget.
     fn expired(&self) -> bool {
-        lock(&self.deadline).is_some_and(|d| Instant::now() > d)
+        crate::pattern::budget::out_of_time() || lock(&self.deadline).is_some_and(|d| Instant::now() > d)
     }
 
     /// Records the first error raised where it cannot be returned (inside a closure
@@ -107,6 +141,14 @@ impl Runtime {
         let mut slot = lock(&self.error);
         if slot.is_none() {
             *slot = Some(ScriptError::from_rhai(err, self.path()));
+        }
+    }
+
+    /// Records an error found while playing (a query out of budget), if none is waiting.
+    pub fn record(&self, error: ScriptError) {
+        let mut slot = lock(&self.error);
+        if slot.is_none() {
+            *slot = Some(error);
         }
     }
 
@@ -154,13 +196,13 @@ pub(super) fn sandbox(engine: &mut Engine, runtime: &Arc<Runtime>) {
     let rt = Arc::downgrade(runtime);
     engine.on_print(move |s| {
         if let Some(rt) = rt.upgrade() {
-            lock(&rt.logs).push(s.to_string());
+            rt.log(s.to_string());
         }
     });
     let rt = Arc::downgrade(runtime);
     engine.on_debug(move |s, _, pos| {
         if let Some(rt) = rt.upgrade() {
-            lock(&rt.logs).push(format!("{pos:?}: {s}"));
+            rt.log(format!("{pos:?}: {s}"));
         }
     });
 }

@@ -122,6 +122,12 @@ pub fn parse(text: &str) -> Result<Node, MiniError> {
 
 /// How deeply brackets may nest (a guard against exhausting the stack).
 const MAX_DEPTH: usize = 64;
+/// Modifiers (`*2`, `?`, `:1`, `!`, `@3`, `(3,8)`...) on one step.
+const MAX_MODIFIERS: usize = 64;
+/// Repetitions of one step with `!`.
+const MAX_REPEATS: f64 = super::super::budget::MAX_COUNT as f64;
+/// Weight of one step with `@`.
+const MAX_WEIGHT: f64 = 1e6;
 
 struct Parser {
     chars: Vec<char>,
@@ -250,8 +256,13 @@ impl Parser {
         let mut weight = 1.0;
         let mut reps = 1.0;
         let mut pending: Vec<PendingOp> = Vec::new();
+        let mut modifiers = 0;
         loop {
             let start = self.pos;
+            modifiers += 1;
+            if modifiers > MAX_MODIFIERS {
+                return Err(self.error_at(start, format!("more than {MAX_MODIFIERS} modifiers on one step")));
+            }
             // op_weight and op_replicate allow white space before the symbol.
             self.ws();
             match self.peek() {
@@ -259,12 +270,18 @@ impl Parser {
                     self.pos += 1;
                     let a = self.number();
                     weight += a.unwrap_or(2.0) - 1.0;
+                    if weight.is_nan() || weight.abs() > MAX_WEIGHT {
+                        return Err(self.error_at(start, format!("a step weighs more than {MAX_WEIGHT}")));
+                    }
                     continue;
                 }
                 Some('!') => {
                     self.pos += 1;
                     let a = self.number();
                     reps += a.unwrap_or(2.0) - 1.0;
+                    if reps.is_nan() || reps > MAX_REPEATS {
+                        return Err(self.error_at(start, format!("more than {MAX_REPEATS} repetitions of one step")));
+                    }
                     pending.retain(|op| !matches!(op, PendingOp::Ready(Op::Replicate(_))));
                     pending.push(PendingOp::Ready(Op::Replicate(reps)));
                     weight = reps;
