@@ -329,7 +329,11 @@ fn scripts_never_panic_or_hang() {
         let input = src.clone();
         guarded("script", &input, move || {
             if let Ok(patch) = Patch::compile(&src, None) {
-                let report = rhaithm::engine::check::check(&patch, &SampleLibrary::default());
+                let report = rhaithm::engine::check::check(
+                    &patch,
+                    &SampleLibrary::default(),
+                    &rhaithm::limits::Limits::default(),
+                );
                 let _ = report.error;
             }
         })
