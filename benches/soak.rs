@@ -311,11 +311,17 @@ fn main() {
         "voices silenced (NaN or infinity)",
         "recorded samples dropped (disk too slow)",
         "frames skipped after a stall",
+        "voices stolen (voice limit reached)",
+        "events skipped (too many notes per track)",
     ] {
         println!("{what}: {}", troubles.get(what).copied().unwrap_or(0));
     }
     for (what, n) in troubles.iter().filter(|(w, _)| {
-        !w.contains("underruns") && !w.contains("voices") && !w.contains("recorded") && !w.contains("frames")
+        !w.contains("underruns")
+            && !w.contains("voices")
+            && !w.contains("recorded")
+            && !w.contains("frames")
+            && !w.contains("events skipped")
     }) {
         println!("other: {what}: {n}");
     }

@@ -602,6 +602,9 @@ fn play_group(group: &[Attack]) -> Vec<String> {
             Expect::Located if located.is_empty() && !unlocated.is_empty() => Some("the message has no line:col"),
             Expect::Located if located.is_empty() => Some("no located message (path:line:col) for the bad save"),
             Expect::FileMessage if !said.iter().any(|l| message(l)) => Some("no message naming the file"),
+            Expect::Reported if located.is_empty() && !unlocated.is_empty() && !reloaded => {
+                Some("rejected, but the message has no line:col (the place of the call that hit the limit)")
+            }
             Expect::Reported if located.is_empty() && !(reloaded && said.iter().any(|l| trouble(l))) => {
                 Some("neither a located error nor a reported limit (warning, dropped or late voices)")
             }
