@@ -158,6 +158,9 @@ fn attacks() -> Vec<Attack> {
         expr("fast(NaN)", r#"s("bd").fast(0.0/0.0)"#, Survive),
         expr("fast(0) fast(-1)", r#"stack(s("bd").fast(0), s("sn").fast(-1))"#, Survive),
         expr("late(1e300)", r#"s("bd").late(1e300)"#, Survive),
+        // Found by tests/fuzz.rs: i64::MIN reaches a rational negation.
+        expr("off(i64::MIN)", r#"s("bd").off(-9223372036854775808, |x| x)"#, Survive),
+        expr("linger(i64::MIN)", r#"n("0 1").linger(-9223372036854775808)"#, Survive),
         expr("off(1e-300)", r#"s("bd").off(1e-300, |x| x)"#, Survive),
         expr(
             "ply(0) ply(-1) segment(0) chunk(0)",
