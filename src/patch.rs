@@ -43,6 +43,20 @@ fn check_size(source: &str, path: Option<&Path>) -> Result<(), ScriptError> {
     Ok(())
 }
 
+/// Where the last statement of a script begins (line, column): the place of a pattern
+/// the script ends in, which plays as track `main`. Comments are skipped roughly.
+fn last_statement(source: &str) -> (usize, usize) {
+    let mut at = (0, 0);
+    for (i, line) in source.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with("//") {
+            continue;
+        }
+        at = (i + 1, line.chars().count() - trimmed.chars().count() + 1);
+    }
+    at
+}
+
 /// One named track.
 #[derive(Clone)]
 pub struct Track {
@@ -83,7 +97,7 @@ impl Patch {
             state.tracks.into_iter().map(|(name, pattern, at)| Track { name, pattern, at }).collect();
         if tracks.is_empty() && !value.is_unit() {
             let pattern = engine.to_pattern(&value)?;
-            tracks.push(Track { name: "main".into(), pattern, at: (0, 0) });
+            tracks.push(Track { name: "main".into(), pattern, at: last_statement(source) });
         }
         let quantize = state.quantize.map(|q| match q.as_str() {
             "cycle" => Quantize::Cycle,
@@ -108,6 +122,14 @@ impl Patch {
             column: 0,
             message: format!("cannot read: {e}"),
         })?;
+        if source.trim().is_empty() {
+            return Err(ScriptError {
+                path: Some(path.to_path_buf()),
+                line: 0,
+                column: 0,
+                message: "is empty (to silence a file on purpose, write hush())".into(),
+            });
+        }
         Patch::compile(&source, Some(path))
     }
 

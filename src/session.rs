@@ -239,6 +239,9 @@ fn read_source(path: &Path) -> std::result::Result<String, ScriptError> {
         return Err(fail(format!("is {} bytes, too large for a patch", meta.len())));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(fail("is empty (to silence a file on purpose, save hush())".into()));
+    }
     String::from_utf8(bytes)
         .map_err(|e| fail(format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))
 }
@@ -358,6 +361,29 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
     };
     let sample_rate = chosen.as_ref().map_or(opts.device.sample_rate.unwrap_or(NULL_SAMPLE_RATE), Chosen::sample_rate);
 
+    // Watching starts first, so that no save made while the first versions are checked
+    // is missed. Saves are read on the watcher's thread and checked and compiled on a worker of
+    // their own (in a checker process first, see `vet`), so that neither the control
+    // loop nor the watcher ever waits for a script.
+    let (tx, rx) = mpsc::channel::<Compiled>();
+    let (to_worker, saves) = mpsc::channel::<crate::watch::Saved>();
+    // The cycle playing now (f64 bits), so that a new version's samples are loaded
+    // before it goes live.
+    let position = Arc::new(AtomicU64::new(0f64.to_bits()));
+    spawn_compiler(saves, tx.clone(), &opts, position.clone(), stop.clone())?;
+    let paths = opts.files.clone();
+    let _watcher = crate::watch::watch(&opts.files, move |event| match event {
+        crate::watch::WatchEvent::Saved(saved) => {
+            let _ = to_worker.send(saved);
+        }
+        crate::watch::WatchEvent::Problem(p) => {
+            let message = p.detail();
+            let path = paths.get(p.file).cloned().unwrap_or(p.path);
+            let error = ScriptError { path: Some(path), line: 0, column: 0, message };
+            let _ = tx.send(Compiled { file: p.file, result: Err(error), saved_at: p.at, compile: Duration::ZERO });
+        }
+    })?;
+
     // The first versions, checked like every later one.
     let mut current: Vec<Patch> = Vec::new();
     for f in &opts.files {
@@ -411,28 +437,6 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         files: opts.files.clone(),
         recording: recorder.as_ref().map(|r| r.path().to_path_buf()),
     });
-
-    // Saves are read on the watcher's thread and checked and compiled on a worker of
-    // their own (in a checker process first, see `vet`), so that neither the control
-    // loop nor the watcher ever waits for a script.
-    let (tx, rx) = mpsc::channel::<Compiled>();
-    let (to_worker, saves) = mpsc::channel::<crate::watch::Saved>();
-    // The cycle playing now (f64 bits), so that a new version's samples are loaded
-    // before it goes live.
-    let position = Arc::new(AtomicU64::new(0f64.to_bits()));
-    spawn_compiler(saves, tx.clone(), &opts, position.clone(), stop.clone())?;
-    let paths = opts.files.clone();
-    let _watcher = crate::watch::watch(&opts.files, move |event| match event {
-        crate::watch::WatchEvent::Saved(saved) => {
-            let _ = to_worker.send(saved);
-        }
-        crate::watch::WatchEvent::Problem(p) => {
-            let message = p.detail();
-            let path = paths.get(p.file).cloned().unwrap_or(p.path);
-            let error = ScriptError { path: Some(path), line: 0, column: 0, message };
-            let _ = tx.send(Compiled { file: p.file, result: Err(error), saved_at: p.at, compile: Duration::ZERO });
-        }
-    })?;
 
     let began = Instant::now();
     let react = (REACT.as_secs_f64() * sample_rate as f64).round() as u64;

@@ -201,10 +201,20 @@ fn mini_notation_never_panics_or_hangs() {
         let input = text.clone();
         guarded("mini", &input, move || {
             if let Ok(p) = mini(&text) {
-                for (b, e) in [(0, 1), (1, 2), (7, 8)] {
-                    let _ = p.query_span(Rational::int(b), Rational::int(e));
+                // Queried as `check` and `play` do: under a budget, panics caught and
+                // reported (a caught panic is still a finding).
+                let budget = rhaithm::limits::Limits::default().check();
+                for (b, e) in [
+                    (Rational::int(0), Rational::int(1)),
+                    (Rational::int(7), Rational::int(8)),
+                    (Rational::new(1, 3), Rational::new(7, 5)),
+                ] {
+                    if let Err(rhaithm::pattern::budget::Exceeded::Panic(m)) =
+                        rhaithm::pattern::budget::run(budget, || p.query_span(b, e))
+                    {
+                        panic!("query panicked: {m}");
+                    }
                 }
-                let _ = p.query_span(Rational::new(1, 3), Rational::new(7, 5));
             }
         })
     });
@@ -334,7 +344,10 @@ fn scripts_never_panic_or_hang() {
                     &SampleLibrary::default(),
                     &rhaithm::limits::Limits::default(),
                 );
-                let _ = report.error;
+                // A caught panic is reported as an internal error: still a finding.
+                if let Some(e) = report.error {
+                    assert!(!e.message.contains("internal error"), "{e}");
+                }
             }
         })
     });

@@ -62,9 +62,17 @@ const MEMO_CAPACITY: usize = 256;
 
 /// `patternify` for one argument that must be a rational number (silence otherwise).
 pub fn with_rational(arg: &Pat, with_fn_arg: bool, f: impl Fn(Rational) -> Pat + Send + Sync + 'static) -> Pat {
-    patternify(&[arg], with_fn_arg, move |v| match v[0].as_rational() {
-        Some(r) => f(r),
-        None => silence(),
+    patternify(&[arg], with_fn_arg, move |v| match (v[0].as_rational(), v[0].as_number()) {
+        (Some(r), Some(x)) if r.is_zero() && x != 0.0 => {
+            super::budget::invalid(format!("{x} is too small to be a time (at least 1e-7)"));
+            silence()
+        }
+        (Some(r), _) => f(r),
+        (None, Some(x)) if x.is_finite() => {
+            super::budget::invalid(format!("{x} is too large to be a time"));
+            silence()
+        }
+        _ => silence(),
     })
 }
 

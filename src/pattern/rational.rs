@@ -139,7 +139,7 @@ impl Rational {
 
     /// Absolute value.
     pub fn abs(self) -> Rational {
-        Rational { num: self.num.abs(), den: self.den }
+        Rational { num: self.num.saturating_abs(), den: self.den }
     }
 
     /// Smaller of two.
@@ -289,7 +289,8 @@ impl Div for Rational {
 impl Neg for Rational {
     type Output = Rational;
     fn neg(self) -> Rational {
-        Rational { num: -self.num, den: self.den }
+        // Saturates: -i64::MIN does not fit (times this far out are not musical).
+        Rational { num: self.num.saturating_neg(), den: self.den }
     }
 }
 
