@@ -40,7 +40,7 @@ impl Default for Limits {
             query_time: Duration::from_millis(8),
             query_fuel: 200_000,
             check_time: Duration::from_millis(500),
-            check_fuel: 1_000_000,
+            check_fuel: 250_000,
             vet_time: Duration::from_secs(5),
             vet_memory: 4 << 30,
             voices: VoiceLimits::default(),
