@@ -146,6 +146,11 @@ impl Patch {
         }
     }
 
+    /// Keeps an error found while playing, if none is waiting.
+    pub fn record_error(&self, error: ScriptError) {
+        self.runtime.record(error);
+    }
+
     /// An error about a track, placed at its declaration.
     pub fn track_error(&self, track: &Track, message: String) -> ScriptError {
         ScriptError {

@@ -420,7 +420,8 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         }
         None => (None, None),
     };
-    let callback = Box::new(AudioCallback::new(mixer, producer, status.clone()));
+    let mut callback = Box::new(AudioCallback::new(mixer, producer, status.clone()));
+    callback.guard_overload(true);
     let slot = Arc::new(CallbackSlot::default());
     let stats = handle.stats().clone();
     let lookahead_extra = (opts.lookahead.max(0.0) * sample_rate as f64).round() as u64;
@@ -500,7 +501,15 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         let now = stats.frames.load(Ordering::Relaxed);
         position.store(live.scheduler().clock().cycle_at(now).to_f64().to_bits(), Ordering::Relaxed);
         if output.is_some() {
-            for swap in live.tick(now) {
+            // A bug while scheduling costs a moment of this window, never the session.
+            let swaps = match crate::pattern::budget::catch_quiet(|| live.tick(now)) {
+                Ok(swaps) => swaps,
+                Err(why) => {
+                    on_event(&Event::Warning(format!("{why} (while scheduling; playing on)")));
+                    Vec::new()
+                }
+            };
+            for swap in swaps {
                 let (compile, saved_at) = staged[swap.layer].take().unwrap_or((Duration::ZERO, Instant::now()));
                 let cycle = live.scheduler().clock().cycle_at(swap.frame).to_f64();
                 if timing.is_empty() {
@@ -530,7 +539,10 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
                     }
                     let q = patch.quantize.or(opts.quantize).unwrap_or(Quantize::None);
                     current[c.file] = patch.clone();
-                    live.reload(c.file, patch, q, stats.frames.load(Ordering::Relaxed));
+                    let frame = stats.frames.load(Ordering::Relaxed);
+                    if let Err(why) = crate::pattern::budget::catch_quiet(|| live.reload(c.file, patch, q, frame)) {
+                        on_event(&Event::Warning(format!("{why} (while swapping in a new version; playing on)")));
+                    }
                     staged[c.file] = Some((c.compile, c.saved_at));
                 }
                 Err(e) => on_event(&Event::ScriptError(e)),
@@ -585,7 +597,7 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 /// Counters already reported.
 #[derive(Default)]
 struct Troubles {
-    seen: [u64; 9],
+    seen: [u64; 10],
 }
 
 impl Troubles {
@@ -601,6 +613,7 @@ impl Troubles {
             ("underruns", status.underruns.load(Ordering::Relaxed)),
             ("voices started late", stats.late.load(Ordering::Relaxed)),
             ("voices dropped (all voice slots busy)", stats.dropped.load(Ordering::Relaxed)),
+            ("voices shed (the audio thread was running out of time)", stats.shed.load(Ordering::Relaxed)),
             ("voices dropped (queue full)", c.unsent_voices + c.unsent_commands),
             ("voices silenced (NaN or infinity)", stats.blown_up.load(Ordering::Relaxed)),
             ("recorded samples dropped (disk too slow)", status.record_dropped.load(Ordering::Relaxed)),

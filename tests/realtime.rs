@@ -60,11 +60,18 @@ fn stealing_and_track_stages_without_allocating() {
     let (mut handle, mut mixer) = mixer(config);
     let mut out = vec![0.0f32; 2 * 256];
     let mut frame = 0u64;
-    for _ in 0..750 {
+    for i in 0..750 {
         for v in scheduler.schedule(frame, frame + 256) {
             assert!(handle.send(v).is_ok());
         }
-        assert_no_alloc(|| mixer.process(&mut out));
+        // Every tenth block, the overload guard sheds voices too.
+        assert_no_alloc(|| {
+            if i % 10 == 9 {
+                let n = mixer.sounding().div_ceil(8);
+                mixer.shed(n);
+            }
+            mixer.process(&mut out)
+        });
         assert!(out.iter().all(|x| x.is_finite() && x.abs() <= 1.0));
         handle.collect();
         frame += 256;
@@ -72,6 +79,7 @@ fn stealing_and_track_stages_without_allocating() {
     let stats = handle.stats();
     use std::sync::atomic::Ordering::Relaxed;
     assert!(stats.stolen.load(Relaxed) > 100, "{}", stats.stolen.load(Relaxed));
+    assert!(stats.shed.load(Relaxed) > 0);
     assert!(stats.track_limited.load(Relaxed) > 0);
     assert!(stats.blown_up.load(Relaxed) > 0);
     assert!(scheduler.skipped_events() > 0);
@@ -109,6 +117,8 @@ fn hundreds_of_swaps_without_allocating() {
     // A long lookahead, so that most reloads cancel queued voices and reschedule.
     live.set_lookahead(2400, 256 + 96);
     let mut callback = AudioCallback::new(mixer, Some(producer), AudioStatus::new());
+    // The overload guard measures each callback (and may shed voices) without allocating.
+    callback.guard_overload(true);
     let mut out = vec![0.0f32; 2 * 256];
     let (mut swaps, mut faded, mut started) = (0, 0, 0);
     for block in 0..6000u64 {

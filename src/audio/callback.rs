@@ -26,6 +26,8 @@ pub struct AudioStatus {
     pub watch_frame: AtomicU64,
     /// Nanoseconds since `base` at the start of the callback that rendered `watch_frame`.
     pub watch_ns: AtomicU64,
+    /// Time the last callback took, in thousandths of its buffer's duration.
+    pub load_permille: AtomicU32,
 }
 
 impl AudioStatus {
@@ -39,6 +41,7 @@ impl AudioStatus {
             record_dropped: AtomicU64::new(0),
             watch_frame: AtomicU64::new(u64::MAX),
             watch_ns: AtomicU64::new(0),
+            load_permille: AtomicU32::new(0),
         })
     }
 
@@ -71,12 +74,22 @@ pub struct AudioCallback {
     scratch: Box<[f32; 2 * CHUNK]>,
     record: Option<Producer<f32>>,
     status: Arc<AudioStatus>,
+    /// Callbacks in a row that took more than [`OVERLOAD`] of their buffer's time.
+    overloaded: u32,
+    /// Whether overloaded callbacks shed voices (in real time only: a test driving the
+    /// callback faster or slower than real time measures nothing meaningful).
+    guard: bool,
 }
+
+/// Share of a buffer's duration past which a callback is overloaded: the next
+/// overloaded callback in a row sheds voices (an eighth of them), so that too much DSP
+/// at once (a heavy instrument on many long notes) thins the sound instead of breaking it.
+pub const OVERLOAD: f64 = 0.85;
 
 impl AudioCallback {
     /// Wraps a mixer; `record` receives every rendered stereo sample.
     pub fn new(mixer: Mixer, record: Option<Producer<f32>>, status: Arc<AudioStatus>) -> AudioCallback {
-        AudioCallback { mixer, scratch: Box::new([0.0; 2 * CHUNK]), record, status }
+        AudioCallback { mixer, scratch: Box::new([0.0; 2 * CHUNK]), record, status, overloaded: 0, guard: false }
     }
 
     /// The frame the next callback starts at.
@@ -87,6 +100,13 @@ impl AudioCallback {
     /// The shared status.
     pub fn status(&self) -> &Arc<AudioStatus> {
         &self.status
+    }
+
+    /// Sheds voices when callbacks run out of time (see [`OVERLOAD`]); for outputs that
+    /// call back in real time.
+    pub fn guard_overload(&mut self, on: bool) {
+        self.guard = on;
+        self.overloaded = 0;
     }
 
     /// Fills an interleaved buffer of `channels` channels: left and right go to the
@@ -106,6 +126,7 @@ impl AudioCallback {
             status.watch_ns.store(status.now_ns(), Ordering::Release);
         }
         fundsp::denormal::prevent_denormals();
+        let began = Instant::now();
         let mut done = 0;
         while done < frames {
             let n = (frames - done).min(CHUNK);
@@ -130,6 +151,19 @@ impl AudioCallback {
                 }
             }
             done += n;
+        }
+        // How much of the buffer's time this took (a vDSO clock read: no system call).
+        let period = frames as f64 / self.mixer.sample_rate();
+        let load = began.elapsed().as_secs_f64() / period.max(1e-9);
+        status.load_permille.store((load * 1000.0).min(u32::MAX as f64) as u32, Ordering::Relaxed);
+        if self.guard && load > OVERLOAD {
+            self.overloaded += 1;
+            if self.overloaded >= 2 {
+                let n = self.mixer.sounding().div_ceil(8);
+                self.mixer.shed(n);
+            }
+        } else {
+            self.overloaded = 0;
         }
     }
 }

@@ -168,6 +168,7 @@ pub struct Mixer {
     per_track: Vec<usize>,
     tracks: Tracks,
     steal_fade: u32,
+    sample_rate: f64,
     orbits: Vec<Orbit>,
     master: Master,
     bus: [[f32; BLOCK]; 2],
@@ -204,6 +205,7 @@ pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
         per_track: vec![0; config.tracks.max(1)],
         tracks: Tracks::new(config.tracks, config.track_ceiling, config.sample_rate),
         steal_fade: (STEAL_FADE * config.sample_rate).round().max(1.0) as u32,
+        sample_rate: config.sample_rate,
         orbits: (0..config.orbits.max(1)).map(|_| Orbit::new(config.sample_rate)).collect(),
         master: Master::new(config.sample_rate),
         bus: [[0.0; BLOCK]; 2],
@@ -217,6 +219,11 @@ pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
 const CUT_FADE: u32 = 240;
 
 impl Mixer {
+    /// The output sample rate.
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
     /// The frame the next call to `process` starts at.
     pub fn frame(&self) -> u64 {
         self.frame
@@ -255,6 +262,33 @@ impl Mixer {
             .filter(|(_, v)| !v.stolen() && self.tracks.slot(v.track()) == from)
             .min_by_key(|(i, v)| (v.loudness() >= QUIET, v.start(), *i))
             .map(|(i, _)| i)
+    }
+
+    /// Fades out up to `n` voices (from the track holding the most, oldest and quietest
+    /// first), when the audio thread runs out of time; returns how many.
+    pub fn shed(&mut self, n: usize) -> usize {
+        let mut shed = 0;
+        while shed < n {
+            let Some(slot) = (0..self.per_track.len()).max_by_key(|&t| self.per_track[t]) else { break };
+            if self.per_track[slot] == 0 {
+                break;
+            }
+            let Some(i) = self.victim(slot) else { break };
+            let fade = self.steal_fade;
+            let v = &mut self.voices[i];
+            v.steal(fade);
+            let t = self.tracks.slot(v.track());
+            self.per_track[t] -= 1;
+            self.sounding -= 1;
+            shed += 1;
+        }
+        self.stats.shed.fetch_add(shed as u64, Ordering::Relaxed);
+        shed
+    }
+
+    /// Voices sounding (not being stolen).
+    pub fn sounding(&self) -> usize {
+        self.sounding
     }
 
     /// Makes room for a voice of track stage `slot` if a cap is reached; false if it

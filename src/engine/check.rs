@@ -32,8 +32,18 @@ pub struct Report {
 /// The first problem is returned, placed where it was raised (or at the track's
 /// declaration).
 pub fn vet(patch: &Patch, from: Rational, cycles: i64, limits: &Limits) -> Result<(), ScriptError> {
+    let deadline = std::time::Instant::now() + limits.vet_time;
     for track in &patch.tracks {
         for c in 0..cycles {
+            if std::time::Instant::now() > deadline {
+                return Err(patch.track_error(
+                    track,
+                    format!(
+                        "checking took longer than {} s (raise it with --check-seconds)",
+                        limits.vet_time.as_secs()
+                    ),
+                ));
+            }
             let begin = from + Rational::int(c);
             let haps = patch.query_track(track, begin, begin + Rational::ONE, limits.check());
             if let Some(e) = patch.take_query_error() {

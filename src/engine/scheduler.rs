@@ -456,6 +456,9 @@ impl Scheduler {
         }
         self.sounding.retain(|s| s.gate_end > from);
         let first = batch.voices.len();
+        // All tracks together get twice one track's budget per window: past it, the
+        // remaining tracks are silent for this window (and say so), never the audio.
+        let window_deadline = std::time::Instant::now() + self.limits.query_time * 2;
         for layer in 0..self.layers.len() {
             if only.is_some_and(|l| l != layer) {
                 continue;
@@ -463,30 +466,23 @@ impl Scheduler {
             let tracks = std::mem::take(&mut self.layers[layer].tracks);
             std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
             for track in &tracks {
-                let haps = self.layers[layer].patch.query_track(track, begin, end, self.limits.live());
-                let mut count = 0;
-                for (index, hap) in haps.iter().enumerate() {
-                    let Some(whole) = hap.whole else { continue };
-                    if !hap.has_onset() || whole.begin < begin || whole.begin >= end {
-                        continue;
-                    }
-                    count += 1;
-                    if count > MAX_EVENTS_PER_WINDOW {
-                        self.warn(
-                            format!("too-many:{}", track.name),
-                            format!(
-                                "track {}: more than {MAX_EVENTS_PER_WINDOW} events at once; the rest are skipped",
-                                track.name
-                            ),
-                        );
-                        break;
-                    }
-                    let whole = (whole.begin, whole.end);
-                    let start = self.clock.frame_at(whole.0);
-                    if let Some(v) = self.voice_for(layer, &track.name, hap, whole, index, start) {
-                        self.remember(layer, &track.name, &v, hap, whole);
-                        batch.voices.push((layer, v));
-                    }
+                let left = window_deadline.saturating_duration_since(std::time::Instant::now());
+                let patch = &self.layers[layer].patch;
+                if left.is_zero() {
+                    let e = patch.track_error(track, "skipped for a moment: the tracks together took too long".into());
+                    patch.record_error(e);
+                    continue;
+                }
+                let mut budget = self.limits.live();
+                budget.time = Some(budget.time.map_or(left, |t| t.min(left)));
+                // A panic while building this track's voices (a bug) costs this track
+                // this window, never the session.
+                let haps = patch.query_track(track, begin, end, budget);
+                let built =
+                    crate::pattern::budget::catch_quiet(|| self.track_voices(layer, track, &haps, begin, end, batch));
+                if let Err(why) = built {
+                    let patch = &self.layers[layer].patch;
+                    patch.record_error(patch.track_error(track, why.to_string()));
                 }
                 self.warn_skipped(layer, &track.name);
             }
@@ -494,6 +490,42 @@ impl Scheduler {
             self.layers[layer].tracks = tracks;
         }
         batch.voices[first..].sort_by_key(|v| v.1.start());
+    }
+
+    /// Builds the voices of one track's haps that start in `[begin, end)`.
+    fn track_voices(
+        &mut self,
+        layer: LayerId,
+        track: &Track,
+        haps: &[Hap<Value>],
+        begin: Rational,
+        end: Rational,
+        batch: &mut Batch,
+    ) {
+        let mut count = 0;
+        for (index, hap) in haps.iter().enumerate() {
+            let Some(whole) = hap.whole else { continue };
+            if !hap.has_onset() || whole.begin < begin || whole.begin >= end {
+                continue;
+            }
+            count += 1;
+            if count > MAX_EVENTS_PER_WINDOW {
+                self.warn(
+                    format!("too-many:{}", track.name),
+                    format!(
+                        "track {}: more than {MAX_EVENTS_PER_WINDOW} events at once; the rest are skipped",
+                        track.name
+                    ),
+                );
+                break;
+            }
+            let whole = (whole.begin, whole.end);
+            let start = self.clock.frame_at(whole.0);
+            if let Some(v) = self.voice_for(layer, &track.name, hap, whole, index, start) {
+                self.remember(layer, &track.name, &v, hap, whole);
+                batch.voices.push((layer, v));
+            }
+        }
     }
 
     /// Reports (once per track) the events of a track the start limit skipped.

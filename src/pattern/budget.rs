@@ -214,7 +214,12 @@ pub fn charge(units: u64) -> bool {
     match left.checked_sub(units) {
         Some(l) => {
             FUEL.with(|c| c.set(l));
-            if l.is_multiple_of(256) && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d) {
+            let calls = CALLS.with(|c| {
+                let n = c.get().wrapping_add(1);
+                c.set(n);
+                n
+            });
+            if calls.is_multiple_of(64) && DEADLINE.with(Cell::get).is_some_and(|d| Instant::now() > d) {
                 spend(Exceeded::Time(LIMITS.with(Cell::get).time.unwrap_or_default()));
             }
             !spent()

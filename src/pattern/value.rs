@@ -316,7 +316,9 @@ pub fn note_to_midi(s: &str) -> Option<f64> {
         _ => 11,
     };
     let offset: i64 = acc.chars().map(|c| if matches!(c, '#' | 's') { 1 } else { -1 }).sum();
-    Some(((octave.unwrap_or(3) + 1) * 12 + chroma + offset) as f64)
+    // Computed in floats: an octave of 999999999999999999 is absurd, not a crash.
+    let octave: i64 = octave.unwrap_or(3);
+    Some((octave as f64 + 1.0) * 12.0 + chroma as f64 + offset as f64)
 }
 
 /// A binary numeric operator in JavaScript's terms.

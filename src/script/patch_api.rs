@@ -27,12 +27,24 @@ fn positive(ctx: &NativeCallContext, d: &Dynamic, what: &str) -> R<f64> {
     Ok(x)
 }
 
-fn set_track(rt: &Runtime, name: &str, pat: crate::pattern::Pat, at: Position) {
+/// Most tracks one file may declare (each is queried on every scheduling step, and
+/// has its own safety stage in the mixer).
+pub const MAX_TRACKS: usize = 64;
+
+fn set_track(rt: &Runtime, name: &str, pat: crate::pattern::Pat, at: Position) -> R<()> {
+    let pos = at;
     let at = (at.line().unwrap_or(0), at.position().unwrap_or(0));
-    rt.patch(|p| match p.tracks.iter_mut().find(|(n, ..)| n == name) {
-        Some(slot) => (slot.1, slot.2) = (pat, at),
-        None => p.tracks.push((name.to_string(), pat, at)),
-    });
+    rt.patch(|p| {
+        if let Some(slot) = p.tracks.iter_mut().find(|(n, ..)| n == name) {
+            (slot.1, slot.2) = (pat, at);
+            return Ok(());
+        }
+        if p.tracks.len() >= MAX_TRACKS {
+            return Err(err(format!("more than {MAX_TRACKS} tracks in one file (put the rest in another file)"), pos));
+        }
+        p.tracks.push((name.to_string(), pat, at));
+        Ok(())
+    })
 }
 
 /// Registers the patch functions.
@@ -62,8 +74,7 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
         let name = format!("d{i}");
         engine.register_fn(name.clone(), move |ctx: NativeCallContext, pat: Dynamic| -> R<()> {
             let pat = arg(&ctx, &rt, &pat)?;
-            set_track(&rt, &name, pat, ctx.call_position());
-            Ok(())
+            set_track(&rt, &name, pat, ctx.call_position())
         });
     }
     let rt2 = rt.clone();
@@ -72,8 +83,7 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
             return Err(err("a track needs a name".into(), ctx.call_position()));
         }
         let pat = arg(&ctx, &rt2, &pat)?;
-        set_track(&rt2, &name, pat, ctx.call_position());
-        Ok(())
+        set_track(&rt2, &name, pat, ctx.call_position())
     });
     let rt2 = rt.clone();
     engine.register_fn("hush", move || rt2.patch(|p| p.tracks.clear()));

@@ -57,6 +57,9 @@ pub struct MixerStats {
     pub dropped: AtomicU64,
     /// Voices faded out early to make room for new ones (a voice cap was reached).
     pub stolen: AtomicU64,
+    /// Voices faded out because the audio thread was running out of time (too much DSP
+    /// at once: heavy instruments, many long notes).
+    pub shed: AtomicU64,
     /// Frames (summed over tracks) in which a track's safety stage reduced its gain.
     pub track_limited: AtomicU64,
     /// Voices that arrived after their start frame (started late).
