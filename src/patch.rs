@@ -146,6 +146,11 @@ impl Patch {
         }
     }
 
+    /// The file the patch came from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.runtime.path()
+    }
+
     /// Keeps an error found while playing, if none is waiting.
     pub fn record_error(&self, error: ScriptError) {
         self.runtime.record(error);

@@ -580,6 +580,9 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 
     // Stop the audio first, so the recording holds everything that was played.
     drop(output);
+    // Whatever the once-a-second limit held back.
+    reported.when = [None; 10];
+    reported.report(&live, &stats, &status, &mut on_event);
     drop(slot.take());
     let seconds = stats.frames.load(Ordering::Relaxed) as f64 / sample_rate as f64;
     let recorded = match recorder {
@@ -598,6 +601,9 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
 #[derive(Default)]
 struct Troubles {
     seen: [u64; 10],
+    /// When each counter was last reported: a counter that keeps rising is reported at
+    /// most once a second, with what it gained since.
+    when: [Option<Instant>; 10],
 }
 
 impl Troubles {
@@ -622,9 +628,11 @@ impl Troubles {
             ("events skipped (too many notes per track)", live.scheduler().skipped_events()),
         ];
         for (i, (what, total)) in now.into_iter().enumerate() {
-            if total > self.seen[i] {
+            let due = self.when[i].is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if total > self.seen[i] && due {
                 on_event(&Event::Trouble { what, new: total - self.seen[i], total });
                 self.seen[i] = total;
+                self.when[i] = Some(Instant::now());
             }
         }
     }

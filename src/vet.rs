@@ -44,6 +44,7 @@ pub fn compile_vetted(source: &str, path: &Path, from: Rational, limits: &Limits
     let outcome = catch_quiet(|| {
         let patch = Patch::compile(source, Some(path))?;
         vet(&patch, from, VET_CYCLES, limits)?;
+        crate::engine::check::vet_instruments(&patch, Some(path))?;
         Ok(patch)
     });
     outcome.unwrap_or_else(|why| Err(error(path, format!("{why} (while checking this version)"))))

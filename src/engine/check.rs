@@ -64,6 +64,46 @@ pub fn vet(patch: &Patch, from: Rational, cycles: i64, limits: &Limits) -> Resul
     Ok(())
 }
 
+/// Most of one core a single note of an instrument may take (measured when a version is
+/// checked). The audio thread sheds voices when it runs out of time, but one note that
+/// alone costs more than a buffer's time cannot be saved that way.
+pub const MAX_NOTE_COST: f64 = 0.10;
+
+/// Share of one core one note of `graph` takes to render, measured over 0.1 s of a note
+/// at 48 kHz.
+pub fn note_cost(graph: &crate::dsp::Graph) -> f64 {
+    use fundsp::audiounit::AudioUnit;
+    let cx = crate::dsp::graph::NoteContext { sample_rate: 48000.0, freq: 220.0, gate: Some(48000), seed: 1 };
+    let mut net = crate::dsp::graph::compile(graph, &cx);
+    let mut out = vec![0.0f32; net.outputs()];
+    let frames = 4800;
+    let started = std::time::Instant::now();
+    for _ in 0..frames {
+        net.tick(&[], &mut out);
+    }
+    started.elapsed().as_secs_f64() / (frames as f64 / 48000.0)
+}
+
+/// Refuses instruments too costly to play: one note over [`MAX_NOTE_COST`] of a core.
+pub fn vet_instruments(patch: &Patch, path: Option<&std::path::Path>) -> Result<(), ScriptError> {
+    for (name, graph) in &patch.instruments {
+        let cost = note_cost(graph);
+        if cost > MAX_NOTE_COST {
+            return Err(ScriptError {
+                path: path.map(std::path::Path::to_path_buf),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "instrument \"{name}\": one note takes {:.0}% of a core to play (at most {:.0}%); simplify it",
+                    cost * 100.0,
+                    MAX_NOTE_COST * 100.0
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The sounds a patch's tracks name over `cycles` cycles from `from`.
 pub fn sounds_used(patch: &Patch, from: Rational, cycles: i64) -> BTreeSet<String> {
     let mut sounds = BTreeSet::new();
@@ -82,7 +122,8 @@ pub fn sounds_used(patch: &Patch, from: Rational, cycles: i64) -> BTreeSet<Strin
 /// they would be missing.
 pub fn check(patch: &Patch, samples: &SampleLibrary, limits: &Limits) -> Report {
     let mut report = Report::default();
-    if let Err(e) = vet(patch, Rational::ZERO, CHECK_CYCLES, limits) {
+    if let Err(e) = vet(patch, Rational::ZERO, CHECK_CYCLES, limits).and_then(|()| vet_instruments(patch, patch.path()))
+    {
         report.error = Some(e);
         return report;
     }
