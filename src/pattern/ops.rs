@@ -64,15 +64,20 @@ const MEMO_CAPACITY: usize = 256;
 pub fn with_rational(arg: &Pat, with_fn_arg: bool, f: impl Fn(Rational) -> Pat + Send + Sync + 'static) -> Pat {
     patternify(&[arg], with_fn_arg, move |v| match (v[0].as_rational(), v[0].as_number()) {
         (Some(r), Some(x)) if r.is_zero() && x != 0.0 => {
-            super::budget::invalid(format!("{x} is too small to be a time (at least 1e-7)"));
+            super::budget::invalid(format!("{x:e} is too small to be a time (at least 1e-7)"));
             silence()
         }
         (Some(r), _) => f(r),
         (None, Some(x)) if x.is_finite() => {
-            super::budget::invalid(format!("{x} is too large to be a time"));
+            super::budget::invalid(format!("{x:e} is too large to be a time (at most about 9.2e18)"));
             silence()
         }
-        _ => silence(),
+        _ => {
+            if matches!(v[0], Value::Float(x) if x.is_nan()) {
+                super::budget::invalid("NaN (not a number, such as 0.0/0.0) is not a time".into());
+            }
+            silence()
+        }
     })
 }
 
