@@ -61,6 +61,17 @@ fn cap_memory() {
     });
 }
 
+/// The generator's seed: `RHAITHM_FUZZ_SEED` (a number, or `random` to explore new
+/// inputs); 1 by default, so that a run is reproducible (CI runs seed 1).
+fn seed() -> proptest::test_runner::RngSeed {
+    use proptest::test_runner::RngSeed;
+    match std::env::var("RHAITHM_FUZZ_SEED").ok().as_deref() {
+        Some("random") => RngSeed::Random,
+        Some(n) => n.parse().map(RngSeed::Fixed).unwrap_or(RngSeed::Fixed(1)),
+        None => RngSeed::Fixed(1),
+    }
+}
+
 fn config() -> Config {
     cap_memory();
     Config {
@@ -68,6 +79,7 @@ fn config() -> Config {
         // Shrinking a hang costs a deadline per step: keep it bounded.
         max_shrink_iters: 200,
         failure_persistence: None,
+        rng_seed: seed(),
         ..Config::default()
     }
 }

@@ -32,9 +32,12 @@ impl Rational {
     /// One.
     pub const ONE: Rational = Rational { num: 1, den: 1 };
 
-    /// `num / den`, reduced. Panics if `den` is zero.
+    /// `num / den`, reduced. A zero denominator gives zero (never a panic: callers
+    /// check, as Strudel does, and absurd inputs must not stop the music).
     pub fn new(num: i64, den: i64) -> Rational {
-        assert!(den != 0, "rational with zero denominator");
+        if den == 0 {
+            return Rational::ZERO;
+        }
         Self::reduce(num as i128, den as i128)
     }
 
@@ -256,10 +259,11 @@ impl Add for Rational {
         if self.den == o.den {
             return Self::reduce(self.num as i128 + o.num as i128, self.den as i128);
         }
-        Self::reduce(
-            self.num as i128 * o.den as i128 + o.num as i128 * self.den as i128,
-            self.den as i128 * o.den as i128,
-        )
+        // Each product fits in i128; their sum may not (times near ±2^63).
+        match (self.num as i128 * o.den as i128).checked_add(o.num as i128 * self.den as i128) {
+            Some(num) => Self::reduce(num, self.den as i128 * o.den as i128),
+            None => Self::approximate(self.to_f64() + o.to_f64()),
+        }
     }
 }
 
@@ -279,9 +283,12 @@ impl Mul for Rational {
 
 impl Div for Rational {
     type Output = Rational;
-    /// Panics on division by zero; callers check (as Strudel does) before dividing.
+    /// Division by zero gives zero: callers check (as Strudel does) before dividing, and
+    /// a zero that arrives anyway (a divisor too small to represent) must not panic.
     fn div(self, o: Rational) -> Rational {
-        assert!(o.num != 0, "rational division by zero");
+        if o.num == 0 {
+            return Rational::ZERO;
+        }
         Self::reduce(self.num as i128 * o.den as i128, self.den as i128 * o.num as i128)
     }
 }
