@@ -315,15 +315,9 @@ struct State<F> {
 
 /// Calls the callback; a panic in it is caught and returned as its message.
 fn call<F: FnMut(WatchEvent)>(on_event: &mut F, event: WatchEvent) -> Option<String> {
-    catch_unwind(AssertUnwindSafe(|| on_event(event))).err().map(|payload| {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "a panic".to_string()
-        }
-    })
+    catch_unwind(AssertUnwindSafe(|| on_event(event)))
+        .err()
+        .map(|payload| crate::pattern::budget::panic_message(&*payload))
 }
 
 impl<F: FnMut(WatchEvent)> State<F> {

@@ -274,12 +274,7 @@ impl Mixer {
                 break;
             }
             let Some(i) = self.victim(slot) else { break };
-            let fade = self.steal_fade;
-            let v = &mut self.voices[i];
-            v.steal(fade);
-            let t = self.tracks.slot(v.track());
-            self.per_track[t] -= 1;
-            self.sounding -= 1;
+            self.fade_out(i);
             shed += 1;
         }
         self.stats.shed.fetch_add(shed as u64, Ordering::Relaxed);
@@ -296,16 +291,22 @@ impl Mixer {
     fn make_room(&mut self, slot: usize) -> bool {
         while self.sounding >= self.max_voices || self.per_track[slot] >= self.max_per_track {
             let Some(i) = self.victim(slot) else { return false };
-            let fade = self.steal_fade;
-            let v = &mut self.voices[i];
-            v.steal(fade);
-            let t = self.tracks.slot(v.track());
-            self.per_track[t] -= 1;
-            self.sounding -= 1;
+            self.fade_out(i);
             self.stats.stolen.fetch_add(1, Ordering::Relaxed);
         }
         self.voices.len() < self.slots
     }
+
+    /// Fades voice `i` out over the steal fade; it no longer counts as sounding.
+    fn fade_out(&mut self, i: usize) {
+        let fade = self.steal_fade;
+        let v = &mut self.voices[i];
+        v.steal(fade);
+        let t = self.tracks.slot(v.track());
+        self.per_track[t] -= 1;
+        self.sounding -= 1;
+    }
+
     fn retire(&mut self, voice: Box<Voice>) {
         if let Err(rtrb::PushError::Full(v)) = self.finished.push(voice) {
             // Never free here: leak it and say so (the queue is sized so this cannot

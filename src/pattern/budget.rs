@@ -241,7 +241,8 @@ fn reset(budget: Budget) {
     SPENT.with(|s| *s.borrow_mut() = None);
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// The message a panic was raised with.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
