@@ -15,7 +15,6 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 use std::time::{Duration, Instant};
@@ -298,16 +297,6 @@ pub fn catch_quiet<R>(f: impl FnOnce() -> R) -> Result<R, Exceeded> {
     let out = catch_unwind(AssertUnwindSafe(f));
     QUIET_PANICS.with(|c| c.set(c.get().saturating_sub(1)));
     out.map_err(|p| Exceeded::Panic(panic_message(&*p)))
-}
-
-impl fmt::Display for Budget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} events, depth {}", self.fuel, self.depth)?;
-        if let Some(t) = self.time {
-            write!(f, ", {} ms", t.as_millis())?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
