@@ -27,6 +27,13 @@ use crate::pattern::Rational;
 use crate::script::ScriptError;
 use crate::vet::Isolation;
 
+mod view;
+
+pub use view::{
+    BEATS_PER_CYCLE, Command, FileView, Health, Meters, Problem, ProblemKind, Snapshot, Step, TrackKey, TrackView,
+    Transport,
+};
+
 /// Where the sound goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
@@ -343,8 +350,131 @@ fn open(
 pub const NO_DEVICE_HINT: &str = "no usable audio device; run with --output null to play without sound \
      (the same timing, for MIDI-only sets and machines without audio), or see `rhaithm devices`";
 
-/// Plays until `stop` is set or the duration is over, sending each event to `on_event`.
+/// A running live session, steered by [`Command`]s: it plays on its own threads, hands
+/// out what happened as [`Event`]s and its state as a [`Snapshot`]. The headless log
+/// ([`play`]) and the terminal UI are two front ends of it.
+pub struct Session {
+    commands: mpsc::Sender<Command>,
+    events: mpsc::Receiver<Event>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+/// What the control thread publishes for front ends.
+#[derive(Default)]
+struct Shared {
+    snapshot: std::sync::Mutex<Snapshot>,
+}
+
+impl Session {
+    /// Starts playing: compiles and checks the files, opens the output and returns once
+    /// the music has started (or with the reason it could not start: no such file, no
+    /// audio device...). Events from the start on (files that did not compile, then
+    /// [`Event::Started`]) are waiting in [`Session::events`].
+    pub fn start(opts: PlayOptions) -> Result<Session> {
+        Session::start_with_stop(opts, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// As [`Session::start`], also stopping when `stop` is set (by a signal handler, say).
+    pub fn start_with_stop(opts: PlayOptions, stop: Arc<AtomicBool>) -> Result<Session> {
+        let (commands, command_rx) = mpsc::channel();
+        let (event_tx, events) = mpsc::channel();
+        let (ready_tx, ready) = mpsc::channel::<()>();
+        let shared = Arc::new(Shared::default());
+        let (s, flag) = (shared.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("rhaithm-control".into())
+            .stack_size(crate::vet::BIG_STACK)
+            .spawn(move || {
+                run(opts, flag, command_rx, s, |event| {
+                    if matches!(event, Event::Started { .. }) {
+                        let _ = ready_tx.send(());
+                    }
+                    let _ = event_tx.send(event.clone());
+                })
+            })?;
+        let mut session = Session { commands, events, shared, stop, thread: Some(thread) };
+        if ready.recv().is_err() {
+            // The thread ended before the music started: its error says why.
+            return Err(session.join().err().unwrap_or_else(|| anyhow::anyhow!("the session ended before it started")));
+        }
+        Ok(session)
+    }
+
+    /// Asks the session to do something (applied within a few milliseconds).
+    pub fn send(&self, command: Command) {
+        if command == Command::Quit {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        let _ = self.commands.send(command);
+    }
+
+    /// What happened, in order.
+    pub fn events(&self) -> &mpsc::Receiver<Event> {
+        &self.events
+    }
+
+    /// The state now (a copy; cheap enough to take 60 times a second).
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// True once the session has stopped (quit, the duration ran out, or a failure).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Stops the session (if it is still playing) and waits for it: the recording is
+    /// finished and [`Event::Stopped`] sent. Returns why it failed, if it did.
+    pub fn finish(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<()> {
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => {
+                bail!("the session stopped on an internal error: {}", crate::pattern::budget::panic_message(&*panic))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.join();
+    }
+}
+
+/// Plays until `stop` is set or the duration is over, sending each event to `on_event`
+/// (the headless front end).
 pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&Event)) -> Result<()> {
+    let session = Session::start_with_stop(opts, stop)?;
+    loop {
+        match session.events().recv_timeout(Duration::from_millis(50)) {
+            Ok(event) => on_event(&event),
+            Err(mpsc::RecvTimeoutError::Timeout) if !session.is_finished() => {}
+            Err(_) => break,
+        }
+    }
+    while let Ok(event) = session.events().try_recv() {
+        on_event(&event);
+    }
+    session.finish()
+}
+
+/// The control loop: plays until `stop` is set or the duration is over.
+fn run(
+    opts: PlayOptions,
+    stop: Arc<AtomicBool>,
+    _commands: mpsc::Receiver<Command>,
+    _shared: Arc<Shared>,
+    mut on_event: impl FnMut(&Event),
+) -> Result<()> {
     if opts.files.is_empty() {
         bail!("no patch file to play");
     }
@@ -650,7 +780,7 @@ pub fn unused_path(path: &Path) -> PathBuf {
 }
 
 /// The starter patch `new` and a bare `play` write.
-pub const STARTER: &str = include_str!("../patches/start.rhai");
+pub const STARTER: &str = include_str!("../../patches/start.rhai");
 
 /// The file a bare `play` uses.
 pub const STARTER_FILE: &str = "start.rhai";
