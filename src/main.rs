@@ -107,6 +107,10 @@ enum Command {
         /// A folder of sample banks; may be repeated.
         #[arg(long = "samples", value_name = "DIR")]
         samples: Vec<PathBuf>,
+        /// Also write every good version of every file to this folder (named with its
+        /// version, time and cycle), so nothing tried on stage is lost.
+        #[arg(long, value_name = "DIR")]
+        history: Option<PathBuf>,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -317,6 +321,7 @@ fn run(cli: Cli) -> Result<()> {
             duration,
             lookahead,
             samples,
+            history,
             limits,
         } => {
             let files = if files.is_empty() {
@@ -335,6 +340,7 @@ fn run(cli: Cli) -> Result<()> {
                 files
             };
             let mut opts = PlayOptions::new(files);
+            opts.history = history;
             opts.output = match output {
                 OutputArg::Device => OutputKind::Device,
                 OutputArg::Null => OutputKind::Null,

@@ -149,3 +149,84 @@ fn hundreds_of_swaps_without_allocating() {
     assert_eq!(stats.late.load(Relaxed), 0);
     assert_eq!(stats.commands_dropped.load(Relaxed), 0);
 }
+
+/// Steering while playing: mutes, pauses, resumes, tempo changes, nudges and panics go
+/// through the real control side while the callback renders (meters and oscilloscope
+/// tap included, read by another thread as the UI reads them), and the callback never
+/// allocates or frees.
+#[test]
+fn steering_meters_and_the_scope_tap_without_allocating() {
+    use rhaithm::audio::{AudioCallback, AudioStatus};
+    use rhaithm::engine::Live;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    let patch = Patch::compile(
+        r#"setcps(0.6); d1(s("bd*4, hh*8").room(0.3)); d2(note("c3 e3").s("saw").lpf(900).legato(1).delay(0.3));"#,
+        None,
+    )
+    .unwrap();
+    let (handle, mixer) = mixer(MixerConfig::new(48000.0));
+    let mut scheduler = Scheduler::empty(48000, SampleLibrary::default());
+    scheduler.add_layer("a", &patch, 0);
+    let mut live = Live::new(scheduler, handle, 256 + 240);
+    live.set_lookahead(256 + 960, 256 + 96);
+    let status = AudioStatus::new();
+    let mut callback = AudioCallback::new(mixer, None, status.clone());
+    // The UI's side: reads the meters and the scope as fast as it likes.
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (status, done) = (status.clone(), done.clone());
+        std::thread::spawn(move || {
+            let (mut scope, mut loudest) = (Vec::new(), 0.0f32);
+            while !done.load(Relaxed) {
+                status.meter.scope(&mut scope, 2048);
+                loudest = loudest.max(status.meter.take_peak()[0]).max(scope.iter().fold(0.0, |m, x| m.max(x.abs())));
+                std::thread::yield_now();
+            }
+            loudest
+        })
+    };
+    let mut out = vec![0.0f32; 2 * 256];
+    let mut paused_blocks = 0;
+    for block in 0..4000u64 {
+        live.tick(callback.frame());
+        let now = callback.frame();
+        match block % 400 {
+            50 => {
+                live.mute(0, true);
+            }
+            90 => {
+                live.mute(0, false);
+                live.mute(1, true);
+            }
+            130 => {
+                live.mute(1, false);
+            }
+            170 => {
+                live.pause(now);
+            }
+            230 => {
+                live.resume(now);
+            }
+            270 => {
+                live.steer(now, |clock, at| clock.set_cps(at, 0.5 + (block % 3) as f64 * 0.1));
+            }
+            330 => live.panic(now),
+            _ => {}
+        }
+        if live.paused().is_some() {
+            paused_blocks += 1;
+        }
+        assert_no_alloc(|| callback.render(&mut out, 2));
+        let _ = live.take_onsets();
+    }
+    done.store(true, Relaxed);
+    let loudest = reader.join().unwrap();
+    assert!(loudest > 0.05, "the meters and the scope saw the output: {loudest}");
+    assert!(paused_blocks >= 500, "{paused_blocks} blocks paused");
+    let stats = live.handle().stats();
+    assert_eq!(stats.commands_dropped.load(Relaxed), 0);
+    assert_eq!(stats.leaked.load(Relaxed), 0);
+    assert!(stats.started.load(Relaxed) > 100, "{} voices", stats.started.load(Relaxed));
+}

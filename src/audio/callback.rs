@@ -28,6 +28,71 @@ pub struct AudioStatus {
     pub watch_ns: AtomicU64,
     /// Time the last callback took, in thousandths of its buffer's duration.
     pub load_permille: AtomicU32,
+    /// The highest load since a reader last took it (see [`AudioStatus::take_load_max`]).
+    pub load_max_permille: AtomicU32,
+    /// Output latency reported by the device: from the callback to the speaker, in ns.
+    pub latency_ns: AtomicU64,
+    /// The first frame of the last callback, and when it started (ns since `base`):
+    /// with the latency, where the listener is now (see [`AudioStatus::heard_frame`]).
+    pub callback_frame: AtomicU64,
+    /// See `callback_frame`.
+    pub callback_ns: AtomicU64,
+    /// Output levels and the oscilloscope's tap.
+    pub meter: Meter,
+}
+
+/// Samples the oscilloscope tap keeps (about 85 ms at 48 kHz).
+pub const SCOPE_LEN: usize = 4096;
+/// Frames over which the RMS level is measured (about 43 ms at 48 kHz).
+const RMS_WINDOW: u32 = 2048;
+
+/// Output levels and the last output samples, written by the audio thread with plain
+/// atomic stores (never a lock or an allocation) and read by anyone. A slow reader
+/// misses samples; the audio thread never waits for it.
+#[derive(Debug)]
+pub struct Meter {
+    /// Highest |sample| per channel since a reader last took it (f32 bits).
+    pub peak: [AtomicU32; 2],
+    /// RMS per channel over the last complete window (f32 bits).
+    pub rms: [AtomicU32; 2],
+    /// The output as mono, a ring of [`SCOPE_LEN`] samples (f32 bits).
+    scope: [AtomicU32; SCOPE_LEN],
+    /// Samples written into the ring so far.
+    written: AtomicU64,
+}
+
+impl Default for Meter {
+    fn default() -> Meter {
+        Meter {
+            peak: [AtomicU32::new(0), AtomicU32::new(0)],
+            rms: [AtomicU32::new(0), AtomicU32::new(0)],
+            scope: std::array::from_fn(|_| AtomicU32::new(0)),
+            written: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Meter {
+    /// Reads and resets the peak of each channel.
+    pub fn take_peak(&self) -> [f32; 2] {
+        [0, 1].map(|c| f32::from_bits(self.peak[c].swap(0, Ordering::Relaxed)))
+    }
+
+    /// The RMS level of each channel over the last window.
+    pub fn rms(&self) -> [f32; 2] {
+        [0, 1].map(|c| f32::from_bits(self.rms[c].load(Ordering::Relaxed)))
+    }
+
+    /// Copies the latest `out.len()` output samples (at most [`SCOPE_LEN`]), oldest first.
+    pub fn scope(&self, out: &mut Vec<f32>, len: usize) {
+        let len = len.min(SCOPE_LEN);
+        let end = self.written.load(Ordering::Acquire);
+        let start = end.saturating_sub(len as u64);
+        out.clear();
+        out.extend(
+            (start..end).map(|i| f32::from_bits(self.scope[(i % SCOPE_LEN as u64) as usize].load(Ordering::Relaxed))),
+        );
+    }
 }
 
 impl AudioStatus {
@@ -42,7 +107,30 @@ impl AudioStatus {
             watch_frame: AtomicU64::new(u64::MAX),
             watch_ns: AtomicU64::new(0),
             load_permille: AtomicU32::new(0),
+            load_max_permille: AtomicU32::new(0),
+            latency_ns: AtomicU64::new(0),
+            callback_frame: AtomicU64::new(0),
+            callback_ns: AtomicU64::new(0),
+            meter: Meter::default(),
         })
+    }
+
+    /// Reads and resets the highest callback load (a share of the buffer's duration).
+    pub fn take_load_max(&self) -> f64 {
+        self.load_max_permille.swap(0, Ordering::Relaxed) as f64 / 1000.0
+    }
+
+    /// The frame the listener hears at `now`: the last callback's first frame, plus the
+    /// time since it started, minus the output latency (`None` before the first callback).
+    pub fn heard_frame(&self, now: Instant, sample_rate: u32) -> Option<u64> {
+        let ns = self.callback_ns.load(Ordering::Acquire);
+        if ns == 0 {
+            return None;
+        }
+        let frame = self.callback_frame.load(Ordering::Relaxed) as f64;
+        let since = now.saturating_duration_since(self.base).as_nanos() as f64 - ns as f64;
+        let latency = self.latency_ns.load(Ordering::Relaxed) as f64;
+        Some((frame + (since - latency) * 1e-9 * sample_rate as f64).max(0.0) as u64)
     }
 
     /// Asks for the time at which `frame` is rendered (`u64::MAX`: nothing to watch).
@@ -76,6 +164,9 @@ pub struct AudioCallback {
     status: Arc<AudioStatus>,
     /// Callbacks in a row that took more than [`OVERLOAD`] of their buffer's time.
     overloaded: u32,
+    /// The RMS window being summed: squares per channel and frames.
+    squares: [f32; 2],
+    counted: u32,
     /// Whether overloaded callbacks shed voices (in real time only: a test driving the
     /// callback faster or slower than real time measures nothing meaningful).
     guard: bool,
@@ -89,7 +180,16 @@ pub const OVERLOAD: f64 = 0.85;
 impl AudioCallback {
     /// Wraps a mixer; `record` receives every rendered stereo sample.
     pub fn new(mixer: Mixer, record: Option<Producer<f32>>, status: Arc<AudioStatus>) -> AudioCallback {
-        AudioCallback { mixer, scratch: Box::new([0.0; 2 * CHUNK]), record, status, overloaded: 0, guard: false }
+        AudioCallback {
+            mixer,
+            scratch: Box::new([0.0; 2 * CHUNK]),
+            record,
+            status,
+            overloaded: 0,
+            guard: false,
+            squares: [0.0; 2],
+            counted: 0,
+        }
     }
 
     /// The frame the next callback starts at.
@@ -119,6 +219,8 @@ impl AudioCallback {
         status.callbacks.fetch_add(1, Ordering::Relaxed);
         status.buffer_frames.fetch_max(frames as u32, Ordering::Relaxed);
         let start = self.mixer.frame();
+        status.callback_frame.store(start, Ordering::Relaxed);
+        status.callback_ns.store(status.now_ns(), Ordering::Release);
         // The first callback that renders the watched frame (or any later one, if the
         // frame was already late) stamps the time once.
         let watch = status.watch_frame.load(Ordering::Acquire);
@@ -150,12 +252,15 @@ impl AudioCallback {
                     }
                 }
             }
+            measure(&status.meter, &self.scratch[..2 * n], &mut self.squares, &mut self.counted);
             done += n;
         }
         // How much of the buffer's time this took (a vDSO clock read: no system call).
         let period = frames as f64 / self.mixer.sample_rate();
         let load = began.elapsed().as_secs_f64() / period.max(1e-9);
-        status.load_permille.store((load * 1000.0).min(u32::MAX as f64) as u32, Ordering::Relaxed);
+        let permille = (load * 1000.0).min(u32::MAX as f64) as u32;
+        status.load_permille.store(permille, Ordering::Relaxed);
+        status.load_max_permille.fetch_max(permille, Ordering::Relaxed);
         if self.guard && load > OVERLOAD {
             self.overloaded += 1;
             if self.overloaded >= 2 {
@@ -165,6 +270,35 @@ impl AudioCallback {
         } else {
             self.overloaded = 0;
         }
+    }
+}
+
+/// Feeds the meters and the oscilloscope tap with interleaved stereo frames (atomic
+/// stores only); `squares` and `counted` are the RMS window being summed.
+fn measure(meter: &Meter, mix: &[f32], squares: &mut [f32; 2], counted: &mut u32) {
+    let mut peak = [0.0f32; 2];
+    let mut written = meter.written.load(Ordering::Relaxed);
+    for lr in mix.chunks_exact(2) {
+        for c in 0..2 {
+            peak[c] = peak[c].max(lr[c].abs());
+            squares[c] += lr[c] * lr[c];
+        }
+        let slot = (written % SCOPE_LEN as u64) as usize;
+        meter.scope[slot].store((0.5 * (lr[0] + lr[1])).to_bits(), Ordering::Relaxed);
+        written += 1;
+        *counted += 1;
+        if *counted == RMS_WINDOW {
+            for (rms, sum) in meter.rms.iter().zip(squares.iter()) {
+                rms.store((sum / RMS_WINDOW as f32).sqrt().to_bits(), Ordering::Relaxed);
+            }
+            *squares = [0.0; 2];
+            *counted = 0;
+        }
+    }
+    meter.written.store(written, Ordering::Release);
+    for (c, p) in peak.into_iter().enumerate() {
+        // Non-negative floats order as their bits do.
+        meter.peak[c].fetch_max(p.to_bits(), Ordering::Relaxed);
     }
 }
 

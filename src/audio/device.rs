@@ -157,7 +157,13 @@ fn stream<T: cpal::SizedSample + cpal::FromSample<f32>>(
     };
     let stream = chosen.device.build_output_stream(
         config,
-        move |out: &mut [T], _: &cpal::OutputCallbackInfo| loan.get().render(out, channels),
+        move |out: &mut [T], info: &cpal::OutputCallbackInfo| {
+            let cb = loan.get();
+            let t = info.timestamp();
+            let latency = t.playback.duration_since(t.callback).as_nanos().min(u64::MAX as u128) as u64;
+            cb.status().latency_ns.store(latency, Ordering::Relaxed);
+            cb.render(out, channels)
+        },
         on_error,
         None,
     )?;

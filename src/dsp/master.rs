@@ -47,6 +47,13 @@ impl Master {
         }
     }
 
+    /// Forgets the filter and limiter state (when the output is silent: a panic).
+    pub fn reset(&mut self) {
+        self.x1 = [0.0; 2];
+        self.y1 = [0.0; 2];
+        self.gain = 1.0;
+    }
+
     #[allow(clippy::needless_range_loop)]
     /// Processes `n` frames of the bus and writes them interleaved (stereo) into `out`.
     pub fn process(&mut self, bus: &[[f32; BLOCK]; 2], n: usize, out: &mut [f32]) {

@@ -53,7 +53,46 @@ pub enum Command {
         /// A frame after its start, when the order can be forgotten.
         until: u64,
     },
+    /// Fade out every voice numbered below `below` (every voice sent before this
+    /// command) over `frames` from the absolute frame `at`, and never start those of them
+    /// that start at or after `at` (pause, panic).
+    Silence {
+        /// First frame of the fade.
+        at: u64,
+        /// Length of the fade.
+        frames: u32,
+        /// Voices numbered below this are silenced.
+        below: u64,
+    },
+    /// Mute or unmute a track stage: its gain (dry and sends) ramps to 0 or 1 over
+    /// [`MUTE_FADE`] seconds, so that its sounding notes fade and its new notes are
+    /// silent until it is unmuted.
+    Mute {
+        /// The track id (its stage is the id modulo the number of stages).
+        track: u32,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// Fade the whole output out (`audible: false`) or back in over [`MASTER_FADE`]
+    /// seconds. With `reset`, the fade first goes all the way down and clears every
+    /// effect tail (reverb, delay) at the bottom, then goes where `audible` says.
+    Master {
+        /// Where the output fades to.
+        audible: bool,
+        /// Clear effect tails once silent.
+        reset: bool,
+    },
 }
+
+/// Seconds a track takes to fade when muted or unmuted.
+pub const MUTE_FADE: f64 = 0.010;
+/// Seconds the whole output takes to fade out or in (pause, resume, panic).
+pub const MASTER_FADE: f64 = 0.010;
+/// Silences kept at once (a newer one replaces the oldest past this).
+const SILENCES: usize = 8;
+/// Seconds a silence is kept: no voice sent before it can start later than this after
+/// its frame (voices are scheduled at most a lookahead ahead).
+const SILENCE_HORIZON: f64 = 10.0;
 
 /// A voice waiting for its start frame, ordered earliest first (then first sent).
 struct Waiting {
@@ -174,6 +213,14 @@ pub struct Mixer {
     bus: [[f32; BLOCK]; 2],
     frame: u64,
     stats: Arc<MixerStats>,
+    /// Silences in force: (first frame, fade frames, voices numbered below).
+    silences: Vec<(u64, u32, u64)>,
+    /// The output's fade: gain now, where it goes, the step per frame, and whether it
+    /// must reach silence (and clear the effects) first.
+    master_gain: f32,
+    master_target: f32,
+    master_step: f32,
+    reset_pending: bool,
 }
 
 /// Makes a connected handle and mixer.
@@ -211,6 +258,11 @@ pub fn mixer(config: MixerConfig) -> (MixerHandle, Mixer) {
         bus: [[0.0; BLOCK]; 2],
         frame: 0,
         stats,
+        silences: Vec::with_capacity(SILENCES),
+        master_gain: 1.0,
+        master_target: 1.0,
+        master_step: (1.0 / (MASTER_FADE * config.sample_rate).max(1.0)) as f32,
+        reset_pending: false,
     };
     (handle, mixer)
 }
@@ -240,6 +292,9 @@ impl Mixer {
         }
         self.stats.frames.store(self.frame, Ordering::Relaxed);
         self.stats.voices.store(self.voices.len() as u32, Ordering::Relaxed);
+        for (count, n) in self.stats.track_voices.iter().zip(&self.per_track) {
+            count.store(*n as u32, Ordering::Relaxed);
+        }
         self.stats.peak.fetch_max(self.master.peak.to_bits(), Ordering::Relaxed);
         self.master.peak = 0.0;
         self.stats.non_finite.store(self.master.counts.non_finite, Ordering::Relaxed);
@@ -328,6 +383,25 @@ impl Mixer {
                         self.stats.commands_dropped.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                Command::Silence { at, frames, below } => {
+                    // Never from a frame already played: that would start the fade midway.
+                    let at = at.max(self.frame);
+                    for v in self.voices.iter_mut().filter(|v| v.id() < below) {
+                        v.stop_at(at, frames);
+                    }
+                    if self.silences.len() == SILENCES {
+                        self.silences.remove(0);
+                    }
+                    self.silences.push((at, frames, below));
+                }
+                Command::Mute { track, muted } => {
+                    let slot = self.tracks.slot(track as usize);
+                    self.tracks.set_muted(slot, muted);
+                }
+                Command::Master { audible, reset } => {
+                    self.master_target = if audible { 1.0 } else { 0.0 };
+                    self.reset_pending |= reset;
+                }
                 Command::Cancel { id, until } => {
                     if let Some(v) = self.voices.iter_mut().find(|v| v.id() == id) {
                         // Too late to cancel: it started, so it stops quickly instead.
@@ -344,6 +418,22 @@ impl Mixer {
         let now = self.frame;
         self.pending_fades.retain(|&(_, at, frames)| at + frames as u64 >= now);
         self.pending_cancels.retain(|&(_, until)| until >= now);
+        let horizon = (SILENCE_HORIZON * self.sample_rate) as u64;
+        self.silences.retain(|&(at, _, _)| at + horizon >= now);
+    }
+
+    /// Applies the silences in force to a voice about to start; false if it must not
+    /// start at all.
+    fn survives_silences(&self, voice: &mut Voice) -> bool {
+        for &(at, frames, below) in &self.silences {
+            if voice.id() < below {
+                if voice.start() >= at {
+                    return false;
+                }
+                voice.stop_at(at, frames);
+            }
+        }
+        true
     }
 
     /// Moves queued voices into the heap (as far as it has room).
@@ -367,6 +457,10 @@ impl Mixer {
             if let Some(i) = self.pending_fades.iter().position(|f| f.0 == voice.id() && voice.id() != 0) {
                 let (_, at, frames) = self.pending_fades.swap_remove(i);
                 voice.stop_at(at, frames);
+            }
+            if !self.survives_silences(&mut voice) {
+                self.retire(voice);
+                continue;
             }
             if voice.start() < self.frame {
                 self.stats.late.fetch_add(1, Ordering::Relaxed);
@@ -393,6 +487,31 @@ impl Mixer {
             self.sounding += 1;
             self.per_track[slot] += 1;
             self.voices.push(voice);
+        }
+    }
+
+    /// Applies the output fade to `n` interleaved frames (pause, resume, panic).
+    fn fade_output(&mut self, n: usize, out: &mut [f32]) {
+        let target = if self.reset_pending { 0.0 } else { self.master_target };
+        if self.master_gain == target && target == 1.0 {
+            return;
+        }
+        let step = self.master_step;
+        for frame in out[..2 * n].chunks_exact_mut(2) {
+            let mut target = if self.reset_pending { 0.0 } else { self.master_target };
+            if self.reset_pending && self.master_gain == 0.0 {
+                // Silent: the tails can go without a click.
+                for orbit in self.orbits.iter_mut() {
+                    orbit.reset();
+                }
+                self.master.reset();
+                self.reset_pending = false;
+                target = self.master_target;
+            }
+            let g = &mut self.master_gain;
+            *g = if *g < target { (*g + step).min(target) } else { (*g - step).max(target) };
+            frame[0] *= *g;
+            frame[1] *= *g;
         }
     }
 
@@ -468,6 +587,7 @@ impl Mixer {
             }
         }
         self.master.process(&self.bus, n, out);
+        self.fade_output(n, out);
         self.frame = end;
     }
 }

@@ -23,6 +23,9 @@ struct Stage {
     used: bool,
     /// The bus held a non-finite value this block.
     blown: bool,
+    /// The mute fade: the gain now and where it goes (0 muted, 1 not).
+    level: f32,
+    target: f32,
 }
 
 /// The fixed set of per-track stages.
@@ -30,6 +33,8 @@ pub struct Tracks {
     stages: Vec<Stage>,
     ceiling: f32,
     recover: f32,
+    /// Mute fade step per frame.
+    mute_step: f32,
     /// Frames (summed over tracks) in which a track limiter reduced gain.
     pub limited: u64,
 }
@@ -37,11 +42,20 @@ pub struct Tracks {
 impl Tracks {
     /// `count` stages (at least one) limiting each track to `ceiling`.
     pub fn new(count: usize, ceiling: f32, sample_rate: f64) -> Tracks {
-        let stage = || Stage { bus: [[0.0; BLOCK]; 2], gain: [1.0; BLOCK], g: 1.0, used: false, blown: false };
+        let stage = || Stage {
+            bus: [[0.0; BLOCK]; 2],
+            gain: [1.0; BLOCK],
+            g: 1.0,
+            used: false,
+            blown: false,
+            level: 1.0,
+            target: 1.0,
+        };
         Tracks {
             stages: (0..count.max(1)).map(|_| stage()).collect(),
             ceiling: if ceiling.is_finite() { ceiling.clamp(0.01, 1.0) } else { 1.0 },
             recover: (1.0 - (-1.0 / (RELEASE * sample_rate)).exp()) as f32,
+            mute_step: (1.0 / (super::mixer::MUTE_FADE * sample_rate).max(1.0)) as f32,
             limited: 0,
         }
     }
@@ -67,16 +81,24 @@ impl Tracks {
         }
     }
 
+    /// Mutes or unmutes a stage: its gain ramps there over the mute fade.
+    pub fn set_muted(&mut self, slot: usize, muted: bool) {
+        if let Some(stage) = self.stages.get_mut(slot) {
+            stage.target = if muted { 0.0 } else { 1.0 };
+        }
+    }
+
     /// Computes every used stage's gains for the `n` frames of this block and clears the
     /// buses; stages nobody used recover as if they had run on silence.
     pub fn run(&mut self, n: usize) {
-        let (ceiling, recover) = (self.ceiling, self.recover);
+        let (ceiling, recover, step) = (self.ceiling, self.recover, self.mute_step);
         for stage in self.stages.iter_mut() {
             stage.blown = false;
             if !stage.used {
                 if stage.g < 1.0 {
                     stage.g = 1.0 - (1.0 - stage.g) * (1.0 - recover).powi(n as i32);
                 }
+                stage.level = ramp(stage.level, stage.target, step * n as f32);
                 continue;
             }
             stage.used = false;
@@ -100,6 +122,12 @@ impl Tracks {
                 stage.blown = true;
             }
             stage.g = g;
+            if stage.level != 1.0 || stage.target != 1.0 {
+                for gain in &mut stage.gain[..n] {
+                    stage.level = ramp(stage.level, stage.target, step);
+                    *gain *= stage.level;
+                }
+            }
             stage.bus[0][..n].fill(0.0);
             stage.bus[1][..n].fill(0.0);
         }
@@ -114,6 +142,11 @@ impl Tracks {
     pub fn blown(&self, slot: usize) -> bool {
         self.stages[slot].blown
     }
+}
+
+/// One step of a linear ramp from `x` towards `target`.
+fn ramp(x: f32, target: f32, step: f32) -> f32 {
+    if x < target { (x + step).min(target) } else { (x - step).max(target) }
 }
 
 #[cfg(test)]

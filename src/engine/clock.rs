@@ -58,6 +58,12 @@ impl Clock {
         cps_rational(cps) == self.cps
     }
 
+    /// Puts `cycle` at `frame`, keeping the tempo (resuming after a pause).
+    pub fn reanchor(&mut self, frame: u64, cycle: Rational) {
+        self.anchor_frame = frame;
+        self.anchor_cycle = cycle;
+    }
+
     /// Changes the tempo from `frame` on; the cycle position at `frame` stays where it was.
     pub fn set_cps(&mut self, frame: u64, cps: f64) {
         let cps = cps_rational(cps);

@@ -4,7 +4,9 @@
 
 use super::scheduler::{Batch, CATCH_UP_COST, LayerId, Scheduler, Swap};
 use crate::dsp::MixerHandle;
+use crate::dsp::mixer::{Command, MASTER_FADE};
 use crate::patch::{Patch, Quantize};
+use crate::pattern::Rational;
 
 /// A gap longer than this (the control thread stalled, the stream was reopened) is
 /// skipped rather than played late.
@@ -35,7 +37,14 @@ pub struct Live {
     queued: Vec<(u64, LayerId, u64)>,
     batch: Batch,
     counters: LiveCounters,
+    /// While paused, the cycle held.
+    paused: Option<Rational>,
+    /// Voices sent: (track id, start frame), until taken (for the UI's lights).
+    onsets: Vec<(usize, u64)>,
 }
+
+/// Most onsets kept for [`Live::take_onsets`] when nobody takes them.
+const MAX_ONSETS: usize = 4096;
 
 impl Live {
     /// Drives `handle`'s mixer from `scheduler`, keeping `lookahead` frames queued past
@@ -51,7 +60,103 @@ impl Live {
             queued: Vec::new(),
             batch: Batch::default(),
             counters: LiveCounters::default(),
+            paused: None,
+            onsets: Vec::new(),
         }
+    }
+
+    /// The cycle held while paused.
+    pub fn paused(&self) -> Option<Rational> {
+        self.paused
+    }
+
+    fn fade_frames(&self) -> u32 {
+        (MASTER_FADE * self.scheduler.clock().sample_rate() as f64).round().max(1.0) as u32
+    }
+
+    /// Silences every voice sent so far from the audio thread's position `now` (a short
+    /// fade, and the effect tails are cleared once silent); with `audible`, the output
+    /// fades back in right after.
+    fn silence(&mut self, now: u64, audible: bool) {
+        let at = now.max(self.now);
+        let below = self.scheduler.next_id();
+        let frames = self.fade_frames();
+        let ok = self.handle.command(Command::Silence { at, frames, below })
+            & self.handle.command(Command::Master { audible: false, reset: true })
+            & self.handle.command(Command::Master { audible, reset: false });
+        if !ok {
+            self.counters.unsent_commands += 1;
+        }
+        self.queued.clear();
+        self.scheduler.forget_held();
+    }
+
+    /// Pauses at the audio thread's position `now`: every voice fades out, nothing more
+    /// is scheduled, and the cycle there is held. Returns it.
+    pub fn pause(&mut self, now: u64) -> Rational {
+        if let Some(c) = self.paused {
+            return c;
+        }
+        let cycle = self.scheduler.clock().cycle_at(now.max(self.now));
+        self.silence(now, false);
+        self.paused = Some(cycle);
+        cycle
+    }
+
+    /// Resumes after a pause: the held cycle plays from as soon as the audio side can
+    /// take it. Returns that frame.
+    pub fn resume(&mut self, now: u64) -> u64 {
+        let Some(cycle) = self.paused.take() else { return self.scheduled_to };
+        let at = now.max(self.now) + self.min_ahead;
+        self.scheduler.steer_clock(|clock| clock.reanchor(at, cycle));
+        self.scheduled_to = at;
+        if !self.handle.command(Command::Master { audible: true, reset: false }) {
+            self.counters.unsent_commands += 1;
+        }
+        at
+    }
+
+    /// Silences every voice and effect tail now; the music goes on from the next
+    /// notes scheduled.
+    pub fn panic(&mut self, now: u64) {
+        let audible = self.paused.is_none();
+        self.silence(now, audible);
+    }
+
+    /// Mutes or unmutes a track id (its gain fades on the audio side).
+    pub fn mute(&mut self, track: usize, muted: bool) -> bool {
+        let ok = self.handle.command(Command::Mute { track: track as u32, muted });
+        if !ok {
+            self.counters.unsent_commands += 1;
+        }
+        ok
+    }
+
+    /// Changes the clock by hand (the tempo, say) as soon as the audio side can take it:
+    /// voices already queued past that frame are cancelled and scheduled again. Returns
+    /// the frame it takes effect at.
+    pub fn steer(&mut self, now: u64, change: impl FnOnce(&mut crate::engine::Clock, u64)) -> u64 {
+        if let Some(cycle) = self.paused {
+            // Paused: the clock is anchored again on resume.
+            let at = now.max(self.now);
+            self.scheduler.steer_clock(|clock| {
+                clock.reanchor(at, cycle);
+                change(clock, at);
+            });
+            self.paused = Some(self.scheduler.clock().cycle_at(at));
+            return at;
+        }
+        let at = (now.max(self.now) + self.min_ahead).min(self.scheduled_to);
+        let cancel: Vec<u64> = self.queued.iter().filter(|q| q.2 >= at).map(|q| q.0).collect();
+        self.queued.retain(|q| q.2 < at);
+        self.scheduler.retime(at, self.scheduled_to, &cancel, &mut self.batch, |clock| change(clock, at));
+        self.flush();
+        at
+    }
+
+    /// The voices sent since the last call: (track id, start frame).
+    pub fn take_onsets(&mut self) -> Vec<(usize, u64)> {
+        std::mem::take(&mut self.onsets)
     }
 
     /// The scheduler.
@@ -93,6 +198,11 @@ impl Live {
     /// A swap before the end of what is already scheduled cancels the layer's queued
     /// voices from there and reschedules them (every layer's, if the tempo changes).
     pub fn reload(&mut self, layer: LayerId, patch: Patch, quantize: Quantize, now: u64) -> u64 {
+        if self.paused.is_some() {
+            // Nothing plays: it takes over where the music resumes.
+            self.scheduler.stage(layer, patch, 0);
+            return now;
+        }
         let mut earliest = now.max(self.now) + self.min_ahead;
         // Notes started mid-way run their oscillators up to the swap first: leave time.
         let sr = self.scheduler.clock().sample_rate() as f64;
@@ -107,7 +217,7 @@ impl Live {
             }
             return at;
         }
-        let all = self.scheduler.changes_tempo(&patch);
+        let all = self.scheduler.changes_tempo(layer, &patch);
         let moved = |q: &(u64, LayerId, u64)| (all || q.1 == layer) && q.2 >= at;
         let cancel: Vec<u64> = self.queued.iter().filter(|q| moved(q)).map(|q| q.0).collect();
         self.queued.retain(|q| !moved(q));
@@ -127,8 +237,14 @@ impl Live {
         }
         for (layer, v) in self.batch.voices.drain(..) {
             let (id, start) = (v.id(), v.start());
+            let track = v.track();
             match self.handle.send(v) {
-                Ok(()) => self.queued.push((id, layer, start)),
+                Ok(()) => {
+                    self.queued.push((id, layer, start));
+                    if self.onsets.len() < MAX_ONSETS {
+                        self.onsets.push((track, start));
+                    }
+                }
                 Err(_) => self.counters.unsent_voices += 1,
             }
         }
@@ -140,6 +256,10 @@ impl Live {
     pub fn tick(&mut self, now: u64) -> Vec<Swap> {
         self.handle.collect();
         self.now = now;
+        if self.paused.is_some() {
+            self.queued.clear();
+            return Vec::new();
+        }
         self.queued.retain(|q| q.2 >= now);
         let max_gap = (MAX_STALL_SECONDS * self.scheduler.clock().sample_rate() as f64) as u64;
         if now > self.scheduled_to + max_gap {

@@ -119,6 +119,8 @@ pub struct Scheduler {
     starts: StartLimiter,
     /// Track ids: the index of each (layer, track name) seen.
     track_ids: Vec<(LayerId, String)>,
+    /// The tempo was set by hand (a save keeps it unless it changes its own tempo).
+    steered: bool,
 }
 
 /// An event of a new version that is open at a swap's cycle `c` but began before it.
@@ -175,6 +177,7 @@ impl Scheduler {
             voice_limits: VoiceLimits::default(),
             starts: StartLimiter::new(&VoiceLimits::default(), sample_rate as f64),
             track_ids: Vec::new(),
+            steered: false,
         }
     }
 
@@ -327,10 +330,75 @@ impl Scheduler {
         total.min(MAX_CATCH_UP_SECONDS)
     }
 
-    /// True if a new version changes the tempo (so every layer's voices after the swap
-    /// move, not only its own).
-    pub fn changes_tempo(&self, patch: &Patch) -> bool {
-        patch.cps.is_some_and(|c| !self.clock.is_tempo(c))
+    /// The tempo a new version of a layer brings: the one it sets, if it sets a
+    /// different one than the version it replaces (so a tempo the performer set by hand
+    /// survives saves that do not touch the file's tempo), or if the tempo has drifted
+    /// from it in another way than by hand (another file set its own).
+    fn new_tempo(&self, layer: LayerId, patch: &Patch) -> Option<f64> {
+        let cps = patch.cps?;
+        let old = self.layers.get(layer).and_then(|l| l.patch.cps);
+        (old != Some(cps) || !self.steered).then_some(cps).filter(|&c| !self.clock.is_tempo(c))
+    }
+
+    /// True if a new version of a layer changes the tempo (so every layer's voices after
+    /// the swap move, not only its own).
+    pub fn changes_tempo(&self, layer: LayerId, patch: &Patch) -> bool {
+        self.new_tempo(layer, patch).is_some()
+    }
+
+    /// The number the next voice gets (voices are numbered in the order they are built).
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// Forgets the held notes sounding (they were silenced: pause, panic).
+    pub fn forget_held(&mut self) {
+        self.sounding.clear();
+    }
+
+    /// The layer and track name of a track id.
+    pub fn track_key(&self, id: usize) -> Option<(LayerId, &str)> {
+        self.track_ids.get(id).map(|(l, t)| (*l, t.as_str()))
+    }
+
+    /// The version of a layer playing now.
+    pub fn playing(&self, layer: LayerId) -> Option<&Patch> {
+        self.layers.get(layer).map(|l| &l.patch)
+    }
+
+    /// Changes the clock from `frame` on by hand (tempo, nudge) and marks the tempo as
+    /// set by hand (see [`Scheduler::changes_tempo`]).
+    pub fn steer_clock(&mut self, change: impl FnOnce(&mut Clock)) {
+        change(&mut self.clock);
+        self.steered = true;
+        let clock = self.clock;
+        for s in self.sounding.iter_mut() {
+            s.gate_end = clock.frame_at(s.whole.1);
+        }
+    }
+
+    /// Changes the clock at `frame`, which is before `until`, the end of what has already
+    /// been scheduled: `cancel` lists every voice already sent that starts at or after
+    /// `frame` (they are cancelled), and every layer is scheduled again from `frame`.
+    pub fn retime(
+        &mut self,
+        frame: u64,
+        until: u64,
+        cancel: &[u64],
+        batch: &mut Batch,
+        change: impl FnOnce(&mut Clock),
+    ) {
+        for id in 0..self.track_ids.len() {
+            self.starts.rewind(id, frame);
+        }
+        self.sounding.retain(|s| !cancel.contains(&s.id));
+        for &id in cancel {
+            batch.commands.push(Command::Cancel { id, until });
+        }
+        self.steer_clock(change);
+        if until > frame {
+            self.window(frame, until, None, batch);
+        }
     }
 
     /// Swaps a new version of a layer in at `frame`, which is before `until`, the end of
@@ -347,7 +415,7 @@ impl Scheduler {
         cancel: &[u64],
         batch: &mut Batch,
     ) {
-        let only = if self.changes_tempo(&patch) { None } else { Some(layer) };
+        let only = if self.changes_tempo(layer, &patch) { None } else { Some(layer) };
         self.layers[layer].pending = None;
         // The cancelled voices are scheduled again: their starts must not count twice.
         for (id, (l, _)) in self.track_ids.iter().enumerate() {
@@ -546,8 +614,10 @@ impl Scheduler {
     }
 
     fn swap(&mut self, layer: LayerId, patch: Patch, frame: u64, catch_up: f64, batch: &mut Batch) {
-        if let Some(cps) = patch.cps {
+        if let Some(cps) = self.new_tempo(layer, &patch) {
             self.clock.set_cps(frame, cps);
+            // The file's tempo governs again.
+            self.steered = false;
         }
         self.sounding.retain(|s| s.gate_end > frame);
         let c = self.clock.cycle_at(frame);

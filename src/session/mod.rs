@@ -8,25 +8,21 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::audio::callback::Loan;
-use crate::audio::device::{self, Chosen, DeviceOutput};
-use crate::audio::{AudioCallback, AudioStatus, CallbackSlot, DeviceOptions, NullOutput, Recorder};
-use crate::dsp::mixer;
+use crate::audio::DeviceOptions;
 use crate::dsp::samples::SampleLibrary;
-use crate::engine::scheduler::{DEFAULT_FADE, Scheduler, Swap};
-use crate::engine::{Clock, Live};
+use crate::engine::scheduler::{DEFAULT_FADE, Swap};
 use crate::limits::Limits;
-use crate::patch::{Patch, Quantize};
-use crate::pattern::Rational;
+use crate::patch::Quantize;
 use crate::script::ScriptError;
 use crate::vet::Isolation;
 
+mod control;
 mod view;
 
 pub use view::{
@@ -68,6 +64,8 @@ pub struct PlayOptions {
     pub limits: Limits,
     /// Where new versions are checked before they go live.
     pub isolation: Isolation,
+    /// Also write every good version of every file to this folder.
+    pub history: Option<PathBuf>,
 }
 
 impl PlayOptions {
@@ -85,27 +83,17 @@ impl PlayOptions {
             lookahead: DEFAULT_LOOKAHEAD,
             limits: Limits::default(),
             isolation: Isolation::InProcess,
+            history: None,
         }
     }
 }
 
 /// Default scheduling headroom past one buffer.
 pub const DEFAULT_LOOKAHEAD: f64 = 0.020;
-/// How far past one buffer ahead of the audio thread a reload takes effect: time for
-/// its commands to reach the audio side before the callback gets there.
-const REACT: Duration = Duration::from_millis(2);
 /// Buffer of the null output when none is asked for.
 pub const NULL_BUFFER: u32 = 256;
 /// Sample rate of the null output when none is asked for.
 pub const NULL_SAMPLE_RATE: u32 = 48000;
-/// How often the control thread wakes.
-const TICK: Duration = Duration::from_millis(1);
-/// How often a status event is sent.
-const STATUS_EVERY: Duration = Duration::from_millis(100);
-/// A device that has not asked for audio for this long has failed.
-const STALL: Duration = Duration::from_millis(500);
-/// Longest wait between attempts to reopen a failed stream.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// What happened, in order. `Display` gives the log line.
 #[derive(Clone, Debug)]
@@ -125,6 +113,8 @@ pub enum Event {
     Reloaded {
         /// The file.
         file: PathBuf,
+        /// The version now playing, counted from 1 (every good version is kept).
+        version: usize,
         /// Time to compile it and check its next cycles.
         compile: Duration,
         /// When the save was seen.
@@ -169,6 +159,8 @@ pub enum Event {
         /// Peak level since the last status.
         peak: f32,
     },
+    /// A command was applied (paused, muted, tempo...): what it did.
+    Steered(String),
     /// Playback stopped.
     Stopped {
         /// Seconds played.
@@ -193,8 +185,8 @@ impl fmt::Display for Event {
                     None => Ok(()),
                 }
             }
-            Event::Reloaded { file, compile, saved_at, live_at, cycle, swap } => {
-                write!(f, "reloaded {}: compiled and checked in {:.1} ms", file.display(), ms(*compile))?;
+            Event::Reloaded { file, version, compile, saved_at, live_at, cycle, swap } => {
+                write!(f, "reloaded {} (v{version}): compiled and checked in {:.1} ms", file.display(), ms(*compile))?;
                 if let Some(t) = live_at {
                     write!(f, ", live {:.1} ms after the save", ms(t.saturating_duration_since(*saved_at)))?;
                 }
@@ -206,6 +198,7 @@ impl fmt::Display for Event {
             Event::PlayError(e) => write!(f, "{e} (while playing: that track is silent where it fails)"),
             Event::NotStarted(e) => write!(f, "{e} (this file stays silent until a save compiles)"),
             Event::Warning(w) => write!(f, "warning: {w}"),
+            Event::Steered(what) => f.write_str(what),
             Event::Trouble { what, new, total } => write!(f, "{what}: {new} (total {total})"),
             Event::StreamLost(why) => write!(f, "audio stream lost: {why}; reopening"),
             Event::StreamReopened(out) => write!(f, "audio stream reopened on {out}"),
@@ -222,128 +215,6 @@ impl fmt::Display for Event {
             }
         }
     }
-}
-
-/// Cycles ahead whose sample banks are loaded before a version goes live.
-const PRELOAD_CYCLES: i64 = 8;
-
-/// Decodes every sample bank a patch plays in the next cycles, so that no note waits on
-/// the disk.
-fn preload(patch: &Patch, samples: &SampleLibrary, from: Rational) {
-    for sound in crate::engine::check::sounds_used(patch, from, PRELOAD_CYCLES) {
-        samples.preload(&sound);
-    }
-}
-
-/// Reads a patch file as text, with one clear message for each way that can fail.
-fn read_source(path: &Path) -> std::result::Result<String, ScriptError> {
-    let fail = |message: String| ScriptError { path: Some(path.to_path_buf()), line: 0, column: 0, message };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    if meta.is_dir() {
-        return Err(fail("is a folder, not a patch file".into()));
-    }
-    if meta.len() > crate::limits::MAX_SOURCE_BYTES as u64 {
-        return Err(fail(format!("is {} bytes, too large for a patch", meta.len())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(fail("is empty (to silence a file on purpose, save hush())".into()));
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| fail(format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))
-}
-
-/// Starts the thread that checks and compiles saves, newest first: of several saves
-/// of one file waiting, only the last is compiled.
-fn spawn_compiler(
-    saves: mpsc::Receiver<crate::watch::Saved>,
-    tx: mpsc::Sender<Compiled>,
-    opts: &PlayOptions,
-    position: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-) -> Result<()> {
-    let paths = opts.files.clone();
-    let samples = opts.samples.clone();
-    let limits = opts.limits;
-    let isolation = opts.isolation.clone();
-    std::thread::Builder::new().name("rhaithm-compile".into()).stack_size(crate::vet::BIG_STACK).spawn(move || {
-        while let Ok(first) = saves.recv() {
-            let mut waiting = vec![first];
-            waiting.extend(saves.try_iter());
-            let newest: Vec<_> = waiting
-                .iter()
-                .enumerate()
-                .filter(|(i, s)| !waiting[i + 1..].iter().any(|later| later.file == s.file))
-                .map(|(_, s)| s)
-                .collect();
-            for saved in newest {
-                let started = Instant::now();
-                let path = &paths[saved.file];
-                let cycle = f64::from_bits(position.load(Ordering::Relaxed));
-                let from = Rational::from_f64(cycle.floor()).unwrap_or(Rational::ZERO);
-                let result = crate::vet::compile_untrusted(&isolation, &saved.text, path, from, &limits, &stop);
-                if let Ok(p) = &result {
-                    // Decoding the samples of the next cycles here keeps the disk off the
-                    // control thread.
-                    let _ = crate::pattern::budget::catch_quiet(|| preload(p, &samples, from));
-                }
-                let compile = started.elapsed();
-                if tx.send(Compiled { file: saved.file, result, saved_at: saved.at, compile }).is_err() {
-                    return;
-                }
-            }
-        }
-    })?;
-    Ok(())
-}
-
-/// An empty patch (plays nothing), for a file whose first version does not compile.
-fn silent() -> Patch {
-    Patch::compile("", None).expect("an empty script compiles")
-}
-
-/// A compiled save, from the watcher thread.
-struct Compiled {
-    file: usize,
-    result: std::result::Result<Patch, ScriptError>,
-    saved_at: Instant,
-    compile: Duration,
-}
-
-enum Output {
-    Device(DeviceOutput),
-    Null(NullOutput),
-}
-
-impl Output {
-    fn failure(&self) -> Option<&'static str> {
-        match self {
-            Output::Device(d) => d.errors.failure(),
-            Output::Null(_) => None,
-        }
-    }
-}
-
-fn describe(out: &Output) -> String {
-    match out {
-        Output::Device(d) => format!("\"{}\" ({} ch, {})", d.name, d.channels, d.format),
-        Output::Null(n) => format!("the null output (buffer {} frames)", n.buffer),
-    }
-}
-
-fn open(
-    kind: OutputKind,
-    chosen: Option<&Chosen>,
-    opts: &DeviceOptions,
-    cb: Box<AudioCallback>,
-    slot: &Arc<CallbackSlot>,
-    sample_rate: u32,
-) -> Result<Output> {
-    let loan = Loan::new(cb, slot.clone());
-    Ok(match (kind, chosen) {
-        (OutputKind::Device, Some(chosen)) => Output::Device(device::open(chosen, opts, loan)?),
-        _ => Output::Null(NullOutput::start(loan, sample_rate, opts.buffer.unwrap_or(NULL_BUFFER))?),
-    })
 }
 
 /// The advice given when there is no usable audio device.
@@ -387,7 +258,7 @@ impl Session {
             .name("rhaithm-control".into())
             .stack_size(crate::vet::BIG_STACK)
             .spawn(move || {
-                run(opts, flag, command_rx, s, |event| {
+                control::run(opts, flag, command_rx, s, |event| {
                     if matches!(event, Event::Started { .. }) {
                         let _ = ready_tx.send(());
                     }
@@ -465,307 +336,6 @@ pub fn play(opts: PlayOptions, stop: Arc<AtomicBool>, mut on_event: impl FnMut(&
         on_event(&event);
     }
     session.finish()
-}
-
-/// The control loop: plays until `stop` is set or the duration is over.
-fn run(
-    opts: PlayOptions,
-    stop: Arc<AtomicBool>,
-    _commands: mpsc::Receiver<Command>,
-    _shared: Arc<Shared>,
-    mut on_event: impl FnMut(&Event),
-) -> Result<()> {
-    if opts.files.is_empty() {
-        bail!("no patch file to play");
-    }
-    for f in &opts.files {
-        if !f.is_file() {
-            bail!("{}: no such file", f.display());
-        }
-    }
-    let chosen = match opts.output {
-        OutputKind::Device => {
-            Some(device::choose(&opts.device).map_err(|e| anyhow::anyhow!("{e:#}\n{NO_DEVICE_HINT}"))?)
-        }
-        OutputKind::Null => None,
-    };
-    let sample_rate = chosen.as_ref().map_or(opts.device.sample_rate.unwrap_or(NULL_SAMPLE_RATE), Chosen::sample_rate);
-
-    // Watching starts first, so that no save made while the first versions are checked
-    // is missed. Saves are read on the watcher's thread and checked and compiled on a worker of
-    // their own (in a checker process first, see `vet`), so that neither the control
-    // loop nor the watcher ever waits for a script.
-    let (tx, rx) = mpsc::channel::<Compiled>();
-    let (to_worker, saves) = mpsc::channel::<crate::watch::Saved>();
-    // The cycle playing now (f64 bits), so that a new version's samples are loaded
-    // before it goes live.
-    let position = Arc::new(AtomicU64::new(0f64.to_bits()));
-    spawn_compiler(saves, tx.clone(), &opts, position.clone(), stop.clone())?;
-    let paths = opts.files.clone();
-    let _watcher = crate::watch::watch(&opts.files, move |event| match event {
-        crate::watch::WatchEvent::Saved(saved) => {
-            let _ = to_worker.send(saved);
-        }
-        crate::watch::WatchEvent::Problem(p) => {
-            let message = p.detail();
-            let path = paths.get(p.file).cloned().unwrap_or(p.path);
-            let error = ScriptError { path: Some(path), line: 0, column: 0, message };
-            let _ = tx.send(Compiled { file: p.file, result: Err(error), saved_at: p.at, compile: Duration::ZERO });
-        }
-    })?;
-
-    // The first versions, checked like every later one.
-    let mut current: Vec<Patch> = Vec::new();
-    for f in &opts.files {
-        let loaded = read_source(f).and_then(|text| {
-            crate::vet::compile_untrusted(&opts.isolation, &text, f, Rational::ZERO, &opts.limits, &stop)
-        });
-        match loaded {
-            Ok(p) => current.push(p),
-            Err(e) => {
-                on_event(&Event::NotStarted(e));
-                current.push(silent());
-            }
-        }
-    }
-    for p in &current {
-        preload(p, &opts.samples, Rational::ZERO);
-    }
-    // The control thread never decodes a file: what the checked cycles did not load
-    // is loaded in the background.
-    let mut scheduler = Scheduler::empty(sample_rate, opts.samples.background());
-    scheduler.set_limits(opts.limits);
-    scheduler.set_fade((opts.fade.max(0.0) * sample_rate as f64).round() as u32);
-    for (f, p) in opts.files.iter().zip(&current) {
-        scheduler.add_layer(&f.display().to_string(), p, 0);
-    }
-
-    // The audio side.
-    let (handle, mixer) = mixer(opts.limits.mixer(sample_rate as f64));
-    let status = AudioStatus::new();
-    let (recorder, producer) = match &opts.record {
-        Some(path) => {
-            let (r, p) = Recorder::start(&unused_path(path), sample_rate)?;
-            (Some(r), Some(p))
-        }
-        None => (None, None),
-    };
-    let mut callback = Box::new(AudioCallback::new(mixer, producer, status.clone()));
-    callback.guard_overload(true);
-    let slot = Arc::new(CallbackSlot::default());
-    let stats = handle.stats().clone();
-    let lookahead_extra = (opts.lookahead.max(0.0) * sample_rate as f64).round() as u64;
-    let mut live = Live::new(scheduler, handle, opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 + lookahead_extra);
-    // The first window is queued before the output starts pulling.
-    live.tick(0);
-    let mut output =
-        Some(open(opts.output, chosen.as_ref(), &opts.device, callback, &slot, sample_rate).map_err(|e| {
-            if opts.output == OutputKind::Device { anyhow::anyhow!("{e:#}\n{NO_DEVICE_HINT}") } else { e }
-        })?);
-    on_event(&Event::Started {
-        output: describe(output.as_ref().expect("just opened")),
-        sample_rate,
-        files: opts.files.clone(),
-        recording: recorder.as_ref().map(|r| r.path().to_path_buf()),
-    });
-
-    let began = Instant::now();
-    let react = (REACT.as_secs_f64() * sample_rate as f64).round() as u64;
-    // Reloads staged and waiting for their swap: (layer, compile time, saved at).
-    let mut staged: Vec<Option<(Duration, Instant)>> = vec![None; opts.files.len()];
-    // Swaps waiting for the time their first frame was rendered.
-    let mut timing: Vec<(Swap, Duration, Instant, f64)> = Vec::new();
-    let mut reported = Troubles::default();
-    // Per layer: the error its version raised while playing, and how often since.
-    let mut repeats: Vec<Option<(ScriptError, u64)>> = vec![None; opts.files.len()];
-    let mut last_status = Instant::now();
-    let mut backoff = Duration::from_millis(100);
-    let mut retry_at: Option<Instant> = None;
-    // The last time the output asked for audio, to notice a stream that stopped
-    // without saying so.
-    let mut heard = (status.callbacks.load(Ordering::Relaxed), Instant::now());
-    while !stop.load(Ordering::Relaxed) && opts.duration.is_none_or(|d| began.elapsed().as_secs_f64() < d) {
-        // A failed stream is dropped (its callback comes back to the slot) and reopened.
-        let callbacks = status.callbacks.load(Ordering::Relaxed);
-        if callbacks != heard.0 || output.is_none() {
-            heard = (callbacks, Instant::now());
-        }
-        let silent_for = heard.1.elapsed();
-        let failure = output.as_ref().and_then(Output::failure).map(str::to_string).or_else(|| {
-            (matches!(output, Some(Output::Device(_))) && silent_for > STALL)
-                .then(|| format!("the device stopped asking for audio {:.0} ms ago", ms(silent_for)))
-        });
-        if let Some(why) = failure {
-            output = None;
-            on_event(&Event::StreamLost(why));
-            retry_at = Some(Instant::now());
-        }
-        if output.is_none() && retry_at.is_some_and(|t| Instant::now() >= t) {
-            // A dropped stream hands its callback back (see `Loan`); without it the
-            // session cannot go on, and stops (the recording is finished on the way out).
-            let Some(cb) = slot.take() else { bail!("the audio stream did not hand back its state") };
-            let reopened = match device::choose(&opts.device) {
-                Ok(c) => open(opts.output, Some(&c), &opts.device, cb, &slot, sample_rate),
-                Err(e) => {
-                    slot.put(cb);
-                    Err(e)
-                }
-            };
-            match reopened {
-                Ok(o) => {
-                    on_event(&Event::StreamReopened(describe(&o)));
-                    output = Some(o);
-                    retry_at = None;
-                    backoff = Duration::from_millis(100);
-                }
-                Err(_) => {
-                    retry_at = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
-
-        let buffer = status.buffer_frames.load(Ordering::Relaxed) as u64;
-        let buffer = if buffer == 0 { opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 } else { buffer };
-        live.set_lookahead(buffer + lookahead_extra, buffer + react);
-        let now = stats.frames.load(Ordering::Relaxed);
-        position.store(live.scheduler().clock().cycle_at(now).to_f64().to_bits(), Ordering::Relaxed);
-        if output.is_some() {
-            // A bug while scheduling costs a moment of this window, never the session.
-            let swaps = match crate::pattern::budget::catch_quiet(|| live.tick(now)) {
-                Ok(swaps) => swaps,
-                Err(why) => {
-                    on_event(&Event::Warning(format!("{why} (while scheduling; playing on)")));
-                    Vec::new()
-                }
-            };
-            for swap in swaps {
-                let (compile, saved_at) = staged[swap.layer].take().unwrap_or((Duration::ZERO, Instant::now()));
-                let cycle = live.scheduler().clock().cycle_at(swap.frame).to_f64();
-                if timing.is_empty() {
-                    status.watch(swap.frame);
-                }
-                timing.push((swap, compile, saved_at, cycle));
-            }
-        }
-        if let Some(first) = timing.first().map(|t| t.0.frame)
-            && let Some(at) = status.watched()
-        {
-            for (swap, compile, saved_at, cycle) in timing.drain(..) {
-                let offset = Duration::from_secs_f64(swap.frame.saturating_sub(first) as f64 / sample_rate as f64);
-                let file = opts.files[swap.layer].clone();
-                on_event(&Event::Reloaded { file, compile, saved_at, live_at: Some(at + offset), cycle, swap });
-            }
-            status.watch(u64::MAX);
-        }
-
-        while let Ok(c) = rx.try_recv() {
-            match c.result {
-                Ok(patch) => {
-                    if let Some((e, n)) = repeats[c.file].take()
-                        && n > 0
-                    {
-                        on_event(&Event::Warning(format!("{e}: happened {} more times before this save", n)));
-                    }
-                    let q = patch.quantize.or(opts.quantize).unwrap_or(Quantize::None);
-                    current[c.file] = patch.clone();
-                    let frame = stats.frames.load(Ordering::Relaxed);
-                    if let Err(why) = crate::pattern::budget::catch_quiet(|| live.reload(c.file, patch, q, frame)) {
-                        on_event(&Event::Warning(format!("{why} (while swapping in a new version; playing on)")));
-                    }
-                    staged[c.file] = Some((c.compile, c.saved_at));
-                }
-                Err(e) => on_event(&Event::ScriptError(e)),
-            }
-        }
-        for (layer, p) in current.iter().enumerate() {
-            if let Some(e) = p.take_query_error() {
-                // Reported once per version; repeats are counted.
-                match &mut repeats[layer] {
-                    Some((seen, n)) if *seen == e => *n += 1,
-                    slot => {
-                        on_event(&Event::PlayError(e.clone()));
-                        *slot = Some((e, 0));
-                    }
-                }
-            }
-        }
-        for w in live.scheduler_mut().take_warnings() {
-            on_event(&Event::Warning(w));
-        }
-        reported.report(&live, &stats, &status, &mut on_event);
-
-        if last_status.elapsed() >= STATUS_EVERY {
-            last_status = Instant::now();
-            let clock: &Clock = live.scheduler().clock();
-            on_event(&Event::Status {
-                cycle: clock.cycle_at(now).to_f64(),
-                cps: clock.cps(),
-                voices: stats.voices.load(Ordering::Relaxed),
-                peak: stats.take_peak(),
-            });
-        }
-        std::thread::sleep(TICK);
-    }
-
-    // Stop the audio first, so the recording holds everything that was played.
-    drop(output);
-    // Whatever the once-a-second limit held back.
-    reported.when = [None; 10];
-    reported.report(&live, &stats, &status, &mut on_event);
-    drop(slot.take());
-    let seconds = stats.frames.load(Ordering::Relaxed) as f64 / sample_rate as f64;
-    let recorded = match recorder {
-        Some(r) => {
-            let path = r.path().to_path_buf();
-            let frames = r.finish()?;
-            Some((path, frames as f64 / sample_rate as f64))
-        }
-        None => None,
-    };
-    on_event(&Event::Stopped { seconds, recorded });
-    Ok(())
-}
-
-/// Counters already reported.
-#[derive(Default)]
-struct Troubles {
-    seen: [u64; 10],
-    /// When each counter was last reported: a counter that keeps rising is reported at
-    /// most once a second, with what it gained since.
-    when: [Option<Instant>; 10],
-}
-
-impl Troubles {
-    fn report(
-        &mut self,
-        live: &Live,
-        stats: &crate::dsp::MixerStats,
-        status: &AudioStatus,
-        on_event: &mut impl FnMut(&Event),
-    ) {
-        let c = live.counters();
-        let now = [
-            ("underruns", status.underruns.load(Ordering::Relaxed)),
-            ("voices started late", stats.late.load(Ordering::Relaxed)),
-            ("voices dropped (all voice slots busy)", stats.dropped.load(Ordering::Relaxed)),
-            ("voices shed (the audio thread was running out of time)", stats.shed.load(Ordering::Relaxed)),
-            ("voices dropped (queue full)", c.unsent_voices + c.unsent_commands),
-            ("voices silenced (NaN or infinity)", stats.blown_up.load(Ordering::Relaxed)),
-            ("recorded samples dropped (disk too slow)", status.record_dropped.load(Ordering::Relaxed)),
-            ("frames skipped after a stall", c.skipped_frames),
-            ("voices stolen (voice limit reached)", stats.stolen.load(Ordering::Relaxed)),
-            ("events skipped (too many notes per track)", live.scheduler().skipped_events()),
-        ];
-        for (i, (what, total)) in now.into_iter().enumerate() {
-            let due = self.when[i].is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-            if total > self.seen[i] && due {
-                on_event(&Event::Trouble { what, new: total - self.seen[i], total });
-                self.seen[i] = total;
-                self.when[i] = Some(Instant::now());
-            }
-        }
-    }
 }
 
 /// `path` if nothing is there, else the first of `name-2.ext`, `name-3.ext`... that is

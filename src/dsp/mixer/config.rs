@@ -43,9 +43,36 @@ impl MixerConfig {
     }
 }
 
+/// Track stages whose voice counts are published ([`MixerStats::track_voices`]).
+pub const COUNTED_TRACKS: usize = 64;
+
+/// Voices sounding per track stage (stage = track id modulo the number of stages).
+#[derive(Debug)]
+pub struct TrackVoices(pub [AtomicU32; COUNTED_TRACKS]);
+
+impl Default for TrackVoices {
+    fn default() -> TrackVoices {
+        TrackVoices(std::array::from_fn(|_| AtomicU32::new(0)))
+    }
+}
+
+impl TrackVoices {
+    /// The counters.
+    pub fn iter(&self) -> std::slice::Iter<'_, AtomicU32> {
+        self.0.iter()
+    }
+
+    /// Voices sounding on a track id's stage.
+    pub fn get(&self, track: usize) -> u32 {
+        self.0[track % COUNTED_TRACKS].load(Ordering::Relaxed)
+    }
+}
+
 /// Counters the audio side updates and anyone may read.
 #[derive(Debug, Default)]
 pub struct MixerStats {
+    /// Voices sounding per track stage.
+    pub track_voices: TrackVoices,
     /// Frames rendered so far.
     pub frames: AtomicU64,
     /// Voices sounding now.
