@@ -270,3 +270,111 @@ fn panic_silences_every_voice_and_tail_at_once_without_a_click() {
     assert!(after < 1e-5, "silent after the panic (the reverb tail too): {after}");
     click_free(&x, panicked - 0.03, panicked + 0.04, &[(0.3, 0.95)]);
 }
+
+#[test]
+fn a_tempo_set_by_hand_survives_saves_until_the_file_changes_its_own() {
+    let v =
+        |cps: &str, note: &str| format!("setcps({cps}); d1(note(\"{note}*4\").s(\"sine\").decay(0.03).sustain(0));");
+    let run = start(&v("1", "a5"));
+    run.at(0.3, Command::SetCps(0.5));
+    std::fs::write(&run.patch, v("1", "e5")).unwrap();
+    run.wait_for("reload", |e| matches!(e, Event::Reloaded { version: 2, .. }));
+    std::thread::sleep(Duration::from_millis(100));
+    let cps = run.session.snapshot().transport.cps;
+    assert!((cps - 0.5).abs() < 1e-9, "the hand-set tempo holds: {cps}");
+    std::fs::write(&run.patch, v("0.75", "e5")).unwrap();
+    run.wait_for("reload", |e| matches!(e, Event::Reloaded { version: 3, .. }));
+    std::thread::sleep(Duration::from_millis(100));
+    let cps = run.session.snapshot().transport.cps;
+    assert!((cps - 0.75).abs() < 1e-9, "the file's new tempo wins: {cps}");
+    run.finish();
+}
+
+#[test]
+fn a_save_while_paused_takes_over_where_the_music_resumes() {
+    let tone =
+        |note: &str| format!(r#"setcps(1); d1(note("{note}").s("sine").sustain(1).attack(0.005).release(0.02));"#);
+    let run = start(&tone("a4"));
+    let paused = run.at(0.5, Command::TogglePause);
+    std::fs::write(&run.patch, tone("e5")).unwrap();
+    // The compiled save lands in the history at once; its swap waits for the resume.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while run.session.snapshot().files[0].versions < 2 {
+        assert!(Instant::now() < deadline, "the save was never compiled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let resumed = run.at(paused + 0.5, Command::TogglePause);
+    run.wait_until(resumed + 0.6);
+    let out = run.finish();
+    let x = channel(&out, 0);
+    assert!(rms(span(&x, paused + 0.05, resumed - 0.01)) < 1e-5, "silent while paused");
+    assert!((peak_hz(span(&x, resumed + 0.1, resumed + 0.55)) - 659.26).abs() < 3.0, "the saved version plays");
+}
+
+#[test]
+fn nonsense_commands_change_nothing_and_the_music_plays_on() {
+    let run = start(TWO_TONES);
+    run.wait_until(0.3);
+    for c in [
+        Command::SetCps(f64::NAN),
+        Command::SetCps(f64::INFINITY),
+        Command::SetCps(-3.0),
+        Command::NudgeBpm(f64::NAN),
+        Command::NudgePhase(f64::INFINITY),
+        Command::NudgePhase(f64::NAN),
+        Command::Revert(99),
+        Command::Newest(99),
+        Command::Revert(0),
+        Command::SetMute(TrackKey { file: 7, name: "d1".into() }, true),
+        Command::ToggleSolo(TrackKey { file: 0, name: "nope".into() }),
+        Command::SetPaused(false),
+    ] {
+        run.session.send(c);
+    }
+    run.wait_until(1.2);
+    let snap = run.session.snapshot();
+    assert!(snap.transport.cps >= 0.001 && snap.transport.cps <= 50.0, "{:?}", snap.transport);
+    assert!(snap.tracks.iter().all(|t| t.audible && !t.muted && !t.soloed));
+    assert!(!snap.transport.paused);
+    run.at(1.3, Command::SetCps(1.0));
+    run.wait_until(1.8);
+    let out = run.finish();
+    for c in 0..2 {
+        assert!(rms(span(&channel(&out, c), 1.4, 1.75)) > 0.05, "channel {c} plays on");
+    }
+}
+
+#[test]
+fn history_writes_every_good_version_and_never_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("drums.rhai");
+    std::fs::write(&patch, "d1(s(\"bd*2\"));").unwrap();
+    let history = dir.path().join("takes");
+    let mut opts = PlayOptions::new(vec![patch.clone()]);
+    opts.output = OutputKind::Null;
+    opts.history = Some(history.clone());
+    let session = Session::start(opts).unwrap();
+    let wait = |version: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while session.snapshot().files[0].versions < version {
+            assert!(Instant::now() < deadline, "version {version} never arrived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    std::fs::write(&patch, "d1(s(\"bd*4\"));").unwrap();
+    wait(2);
+    std::fs::write(&patch, "d1(s(\"bd*4\"").unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::write(&patch, "d1(s(\"bd*8\"));").unwrap();
+    wait(3);
+    session.finish().unwrap();
+    let mut names: Vec<String> =
+        std::fs::read_dir(&history).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for (i, (name, text)) in names.iter().zip(["bd*2", "bd*4", "bd*8"]).enumerate() {
+        assert!(name.starts_with(&format!("drums.v{:03}.", i + 1)) && name.ends_with(".rhai"), "{name}");
+        assert!(name.contains(".cycle"), "{name}");
+        assert!(std::fs::read_to_string(history.join(name)).unwrap().contains(text), "{name}");
+    }
+}

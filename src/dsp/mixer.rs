@@ -497,8 +497,11 @@ impl Mixer {
             return;
         }
         let step = self.master_step;
+        // After the effects are cleared, the rest of this block (rendered with their
+        // tails) stays silent: the output comes back from the next block.
+        let mut cleared = false;
         for frame in out[..2 * n].chunks_exact_mut(2) {
-            let mut target = if self.reset_pending { 0.0 } else { self.master_target };
+            let mut target = if self.reset_pending || cleared { 0.0 } else { self.master_target };
             if self.reset_pending && self.master_gain == 0.0 {
                 // Silent: the tails can go without a click.
                 for orbit in self.orbits.iter_mut() {
@@ -506,7 +509,8 @@ impl Mixer {
                 }
                 self.master.reset();
                 self.reset_pending = false;
-                target = self.master_target;
+                cleared = true;
+                target = 0.0;
             }
             let g = &mut self.master_gain;
             *g = if *g < target { (*g + step).min(target) } else { (*g - step).max(target) };

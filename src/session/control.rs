@@ -388,6 +388,9 @@ impl Control {
                 self.apply_mutes();
                 self.steered(on_event, "every track unmuted and unsoloed".into());
             }
+            Command::SetCps(cps) if !(cps.is_finite() && cps > 0.0) => {
+                self.steered(on_event, format!("no tempo set: {cps} cps is not a tempo (from {MIN_CPS} to {MAX_CPS})"));
+            }
             Command::SetCps(cps) => {
                 self.bend = None;
                 let cps = self.set_cps(cps);
@@ -824,12 +827,12 @@ pub(super) fn run(
             if opts.output == OutputKind::Device { anyhow::anyhow!("{e:#}\n{NO_DEVICE_HINT}") } else { e }
         })?);
     let device = describe(output.as_ref().expect("just opened"));
-    on_event(&Event::Started {
+    let started = Event::Started {
         output: device.clone(),
         sample_rate,
         files: opts.files.clone(),
         recording: recorder.as_ref().map(|r| r.path().to_path_buf()),
-    });
+    };
     let mut ctl = Control {
         recording: recorder.as_ref().map(|r| r.path().to_path_buf()),
         opts,
@@ -854,6 +857,13 @@ pub(super) fn run(
         scope: Vec::with_capacity(SCOPE_SAMPLES),
     };
     ctl.apply_mutes();
+    // A front end finds a snapshot from the moment the session has started.
+    if let Ok(snapshot) = crate::pattern::budget::catch_quiet(|| ctl.snapshot())
+        && let Ok(mut shared) = shared.snapshot.lock()
+    {
+        *shared = snapshot;
+    }
+    on_event(&started);
 
     let began = Instant::now();
     let react = (REACT.as_secs_f64() * sample_rate as f64).round() as u64;
