@@ -14,6 +14,7 @@ pub mod audio;
 pub mod dsp;
 pub mod engine;
 pub mod limits;
+pub mod midi;
 pub mod patch;
 pub mod pattern;
 pub mod query;

@@ -114,6 +114,8 @@ impl Params {
     /// Sets one control; false if the key is not one rhaithm honours.
     fn set(&mut self, key: &str, v: &Value) -> bool {
         let slot = match key {
+            // MIDI's controls (see `crate::midi::route`): not sound parameters.
+            "midiport" | "midichan" | "ccn" | "ccv" | "progNum" | "midibend" | "miditouch" => return true,
             "s" => {
                 self.s = v.as_str().map(Arc::from).or_else(|| Some(Arc::from(v.to_json().as_str())));
                 return true;

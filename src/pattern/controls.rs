@@ -69,6 +69,12 @@ controls! {
     ["detune"] => ["detune", "det"],
     ["channel"] => ["channel"],
     ["midichan"] => ["midichan"],
+    ["midiport"] => ["midiport", "midi"],
+    ["ccn"] => ["ccn"],
+    ["ccv"] => ["ccv"],
+    ["progNum"] => ["progNum"],
+    ["midibend"] => ["midibend"],
+    ["miditouch"] => ["miditouch"],
     ["cps"] => ["cps"],
 }
 

@@ -175,6 +175,13 @@ fn register_controls(engine: &mut Engine, rt: &Arc<Runtime>) {
             method!(engine, rt, name, |ctx, this, a| Ok(control.set_on(&this, &arg(&ctx, rt, &a)?)));
         }
     }
+    // `.midi()` with no port: the first MIDI output (or the virtual port).
+    if let Some(midi) = crate::pattern::controls::find("midi") {
+        method!(engine, rt, "midi", |ctx, this| {
+            let _ = rt;
+            Ok(midi.set_on(&this, &pure(Value::str(""))))
+        });
+    }
 }
 
 fn num(x: f64) -> Pat {

@@ -1,0 +1,9 @@
+//! MIDI: what patterns send ([`route`]), the messages ([`message`]), the thread that
+//! sends them in time through midir ([`out`]), knobs and clock in ([`input`]), and
+//! Standard MIDI Files.
+
+pub mod message;
+pub mod route;
+
+pub use message::Message;
+pub use route::{Routed, route};
