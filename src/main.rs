@@ -112,6 +112,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         history: Option<PathBuf>,
         #[command(flatten)]
+        midi: MidiArgs,
+        #[command(flatten)]
         limits: LimitArgs,
     },
     /// Write a commented starter patch, then play it.
@@ -306,6 +308,28 @@ fn play(opts: PlayOptions, headless: bool) -> Result<()> {
     })
 }
 
+/// MIDI options of `play`.
+#[derive(clap::Args, Debug)]
+struct MidiArgs {
+    /// Open a virtual MIDI output of this name that a DAW or synth connects to (JACK and
+    /// ALSA have them); `.midi()` with no port sends there.
+    #[arg(long, value_name = "NAME")]
+    midi_virtual: Option<String>,
+    /// Send the MIDI clock (24 per quarter note, 4 beats per cycle) with start, stop,
+    /// continue and song position to this port (part of its name, or its number); may
+    /// be repeated.
+    #[arg(long, value_name = "PORT")]
+    midi_clock: Vec<String>,
+    /// Send MIDI this many milliseconds later (negative: earlier) than the audio it goes
+    /// with, for a synth's own latency.
+    #[arg(long, value_name = "MS", default_value_t = 0.0, allow_negative_numbers = true)]
+    midi_offset: f64,
+    /// Read the knobs of this MIDI input (part of its name, or its number) for `cc()`;
+    /// may be repeated.
+    #[arg(long, value_name = "PORT")]
+    midi_in: Vec<String>,
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Play {
@@ -322,6 +346,7 @@ fn run(cli: Cli) -> Result<()> {
             lookahead,
             samples,
             history,
+            midi,
             limits,
         } => {
             let files = if files.is_empty() {
@@ -341,6 +366,16 @@ fn run(cli: Cli) -> Result<()> {
             };
             let mut opts = PlayOptions::new(files);
             opts.history = history;
+            anyhow::ensure!(
+                midi.midi_offset.is_finite() && midi.midi_offset.abs() <= 2000.0,
+                "--midi-offset must be between -2000 and 2000 ms"
+            );
+            opts.midi = rhaithm::midi::MidiOptions {
+                virtual_port: midi.midi_virtual,
+                clock_ports: midi.midi_clock,
+                offset: midi.midi_offset / 1000.0,
+            };
+            opts.midi_in = midi.midi_in;
             opts.output = match output {
                 OutputArg::Device => OutputKind::Device,
                 OutputArg::Null => OutputKind::Null,
@@ -378,6 +413,18 @@ fn run(cli: Cli) -> Result<()> {
             for line in lines {
                 println!("{line}");
             }
+            let show = |what: &str, ports: Result<Vec<String>, String>| match ports {
+                Ok(p) if p.is_empty() => println!("MIDI {what}: none"),
+                Ok(p) => {
+                    println!("MIDI {what}:");
+                    for (i, name) in p.iter().enumerate() {
+                        println!("  {i}: {name}");
+                    }
+                }
+                Err(e) => println!("MIDI {what}: not available ({e})"),
+            };
+            show("outputs", rhaithm::midi::out::list_outputs());
+            show("inputs", rhaithm::midi::out::list_inputs());
         }
         Command::Query { from, to, expr } => {
             anyhow::ensure!(to >= from, "--to must not be before --from");

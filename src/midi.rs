@@ -2,8 +2,11 @@
 //! sends them in time through midir ([`out`]), knobs and clock in ([`input`]), and
 //! Standard MIDI Files.
 
+pub mod input;
 pub mod message;
+pub mod out;
 pub mod route;
 
 pub use message::Message;
+pub use out::{MidiOptions, MidiSender, MidiStatus, ToMidi};
 pub use route::{Routed, route};

@@ -120,6 +120,19 @@ impl AudioStatus {
         self.load_max_permille.swap(0, Ordering::Relaxed) as f64 / 1000.0
     }
 
+    /// When `frame` is heard: the inverse of [`AudioStatus::heard_frame`] (`None` before
+    /// the first callback).
+    pub fn instant_of(&self, frame: u64, sample_rate: u32) -> Option<Instant> {
+        let ns = self.callback_ns.load(Ordering::Acquire);
+        if ns == 0 {
+            return None;
+        }
+        let from = self.callback_frame.load(Ordering::Relaxed) as f64;
+        let latency = self.latency_ns.load(Ordering::Relaxed) as f64;
+        let at = ns as f64 + latency + (frame as f64 - from) / sample_rate as f64 * 1e9;
+        Some(self.base + std::time::Duration::from_nanos(at.max(0.0) as u64))
+    }
+
     /// The frame the listener hears at `now`: the last callback's first frame, plus the
     /// time since it started, minus the output latency (`None` before the first callback).
     pub fn heard_frame(&self, now: Instant, sample_rate: u32) -> Option<u64> {

@@ -2,9 +2,12 @@
 //! audio thread, applies reloads at the frame they are due, and frees what the audio
 //! thread hands back. Runs on the control thread, ticked every millisecond or so.
 
-use super::scheduler::{Batch, CATCH_UP_COST, LayerId, Scheduler, Swap};
+use std::sync::Arc;
+
+use super::scheduler::{Batch, CATCH_UP_COST, LayerId, MidiCommand, MidiOut, Scheduler, Swap};
 use crate::dsp::MixerHandle;
 use crate::dsp::mixer::{Command, MASTER_FADE};
+use crate::midi::{Message, ToMidi};
 use crate::patch::{Patch, Quantize};
 use crate::pattern::Rational;
 
@@ -41,7 +44,21 @@ pub struct Live {
     paused: Option<Rational>,
     /// Voices sent: (track id, start frame), until taken (for the UI's lights).
     onsets: Vec<(usize, u64)>,
+    /// MIDI events sent that had not started at the last tick: (id, layer, start).
+    midi_queued: Vec<(u64, LayerId, u64)>,
+    /// What the MIDI side is to be told, until taken.
+    midi: Vec<ToMidi>,
+    /// Ports that get the MIDI clock, and the frame its ticks are queued to.
+    clock_ports: Vec<Arc<str>>,
+    clock_to: u64,
+    /// The clock's start message was sent.
+    clock_started: bool,
 }
+
+/// MIDI clock ticks per cycle (24 per quarter note, 4 quarter notes per cycle).
+pub const CLOCKS_PER_CYCLE: i64 = 96;
+/// MIDI beats (sixteenth notes, song position's unit) per cycle.
+const SIXTEENTHS_PER_CYCLE: f64 = 16.0;
 
 /// Most onsets kept for [`Live::take_onsets`] when nobody takes them.
 const MAX_ONSETS: usize = 4096;
@@ -62,7 +79,87 @@ impl Live {
             counters: LiveCounters::default(),
             paused: None,
             onsets: Vec::new(),
+            midi_queued: Vec::new(),
+            midi: Vec::new(),
+            clock_ports: Vec::new(),
+            clock_to: 0,
+            clock_started: false,
         }
+    }
+
+    /// Sends the MIDI clock (and start, stop, continue, song position) to these ports.
+    pub fn set_clock_ports(&mut self, ports: Vec<Arc<str>>) {
+        self.clock_ports = ports;
+    }
+
+    /// What the MIDI side is to be told since the last call.
+    pub fn take_midi(&mut self) -> Vec<ToMidi> {
+        std::mem::take(&mut self.midi)
+    }
+
+    /// Sends a transport message to the clock ports at a frame.
+    fn transport(&mut self, at: u64, message: Message) {
+        if self.clock_ports.is_empty() {
+            return;
+        }
+        let sends = self
+            .clock_ports
+            .iter()
+            .map(|port| {
+                MidiCommand::Send(MidiOut {
+                    id: 0,
+                    layer: 0,
+                    track: usize::MAX,
+                    port: port.clone(),
+                    at,
+                    message,
+                    off: None,
+                })
+            })
+            .collect();
+        self.midi.push(ToMidi::Batch(sends));
+    }
+
+    /// Queues the clock's ticks in `[self.clock_to, to)`.
+    fn clock_ticks(&mut self, to: u64) {
+        if self.clock_ports.is_empty() || self.paused.is_some() {
+            self.clock_to = to;
+            return;
+        }
+        if !self.clock_started {
+            self.clock_started = true;
+            let at = self.clock_to;
+            self.transport(at, Message::SongPosition(0));
+            self.transport(at, Message::Start);
+        }
+        let clock = *self.scheduler.clock();
+        let per = Rational::int(CLOCKS_PER_CYCLE);
+        let mut k = (clock.cycle_at(self.clock_to) * per).ceil().floor_i64();
+        let mut sends = Vec::new();
+        loop {
+            let at = clock.frame_at(Rational::new(k, CLOCKS_PER_CYCLE));
+            if at >= to || sends.len() > 100_000 {
+                break;
+            }
+            if at >= self.clock_to {
+                for port in &self.clock_ports {
+                    sends.push(MidiCommand::Send(MidiOut {
+                        id: 0,
+                        layer: 0,
+                        track: usize::MAX,
+                        port: port.clone(),
+                        at,
+                        message: Message::Clock,
+                        off: None,
+                    }));
+                }
+            }
+            k += 1;
+        }
+        if !sends.is_empty() {
+            self.midi.push(ToMidi::Batch(sends));
+        }
+        self.clock_to = to;
     }
 
     /// The cycle held while paused.
@@ -88,6 +185,8 @@ impl Live {
             self.counters.unsent_commands += 1;
         }
         self.queued.clear();
+        self.midi_queued.clear();
+        self.midi.push(ToMidi::Silence { at, below });
         self.scheduler.forget_held();
     }
 
@@ -99,6 +198,7 @@ impl Live {
         }
         let cycle = self.scheduler.clock().cycle_at(now.max(self.now));
         self.silence(now, false);
+        self.transport(now.max(self.now), Message::Stop);
         self.paused = Some(cycle);
         cycle
     }
@@ -110,6 +210,10 @@ impl Live {
         let at = now.max(self.now) + self.min_ahead;
         self.scheduler.steer_clock(|clock| clock.reanchor(at, cycle));
         self.scheduled_to = at;
+        self.clock_to = at;
+        let position = (cycle.to_f64() * SIXTEENTHS_PER_CYCLE).round().clamp(0.0, 16383.0) as u16;
+        self.transport(at, Message::SongPosition(position));
+        self.transport(at, Message::Continue);
         if !self.handle.command(Command::Master { audible: true, reset: false }) {
             self.counters.unsent_commands += 1;
         }
@@ -125,6 +229,7 @@ impl Live {
 
     /// Mutes or unmutes a track id (its gain fades on the audio side).
     pub fn mute(&mut self, track: usize, muted: bool) -> bool {
+        self.midi.push(ToMidi::Mute { track, muted, at: self.now });
         let ok = self.handle.command(Command::Mute { track: track as u32, muted });
         if !ok {
             self.counters.unsent_commands += 1;
@@ -149,9 +254,24 @@ impl Live {
         let at = (now.max(self.now) + self.min_ahead).min(self.scheduled_to);
         let cancel: Vec<u64> = self.queued.iter().filter(|q| q.2 >= at).map(|q| q.0).collect();
         self.queued.retain(|q| q.2 < at);
+        self.cancel_midi(|q| q.2 >= at);
+        self.midi.push(ToMidi::DropClock(at));
         self.scheduler.retime(at, self.scheduled_to, &cancel, &mut self.batch, |clock| change(clock, at));
         self.flush();
+        self.clock_to = at;
+        let to = self.scheduled_to;
+        self.clock_ticks(to);
         at
+    }
+
+    /// Cancels the MIDI events queued that `moved` picks (they are scheduled again).
+    fn cancel_midi(&mut self, moved: impl Fn(&(u64, LayerId, u64)) -> bool) {
+        let ids: Vec<u64> = self.midi_queued.iter().filter(|q| moved(q)).map(|q| q.0).collect();
+        if !ids.is_empty() {
+            self.midi_queued.retain(|q| !moved(q));
+            self.scheduler.forget_midi(&ids);
+            self.midi.push(ToMidi::Cancel(ids));
+        }
     }
 
     /// The voices sent since the last call: (track id, start frame).
@@ -221,6 +341,7 @@ impl Live {
         let moved = |q: &(u64, LayerId, u64)| (all || q.1 == layer) && q.2 >= at;
         let cancel: Vec<u64> = self.queued.iter().filter(|q| moved(q)).map(|q| q.0).collect();
         self.queued.retain(|q| !moved(q));
+        self.cancel_midi(moved);
         self.scheduler.swap_early(layer, patch, at, self.scheduled_to, &cancel, &mut self.batch);
         // Sent at once: the swap is only a few milliseconds ahead of the audio thread.
         self.flush();
@@ -228,6 +349,20 @@ impl Live {
     }
 
     fn flush(&mut self) {
+        if !self.batch.midi.is_empty() {
+            let midi = std::mem::take(&mut self.batch.midi);
+            for c in &midi {
+                if let MidiCommand::Send(m) = c
+                    && m.id != 0
+                {
+                    self.midi_queued.push((m.id, m.layer, m.at));
+                    if self.onsets.len() < MAX_ONSETS && matches!(m.message, Message::NoteOn { .. }) {
+                        self.onsets.push((m.track, m.at));
+                    }
+                }
+            }
+            self.midi.push(ToMidi::Batch(midi));
+        }
         // Commands first: fades and cancellations must reach the audio side before the
         // voices that replace them could start.
         for c in self.batch.commands.drain(..) {
@@ -261,6 +396,7 @@ impl Live {
             return Vec::new();
         }
         self.queued.retain(|q| q.2 >= now);
+        self.midi_queued.retain(|q| q.2 >= now);
         let max_gap = (MAX_STALL_SECONDS * self.scheduler.clock().sample_rate() as f64) as u64;
         if now > self.scheduled_to + max_gap {
             self.counters.skipped_frames += now - self.scheduled_to;
@@ -271,6 +407,7 @@ impl Live {
             self.scheduler.schedule_into(self.scheduled_to, target, &mut self.batch);
             self.scheduled_to = target;
             self.flush();
+            self.clock_ticks(target);
         }
         std::mem::take(&mut self.batch.swaps)
     }

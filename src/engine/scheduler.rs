@@ -36,9 +36,11 @@ use crate::dsp::params::Params;
 use crate::dsp::samples::SampleLibrary;
 use crate::dsp::{BuildError, Graph, Voice, VoiceBuilder};
 use crate::limits::Limits;
+use crate::midi::Message;
 use crate::patch::{Patch, Quantize, Track};
 use crate::pattern::budget::Budget;
 use crate::pattern::{Hap, Rational, Value};
+use std::sync::Arc;
 
 /// Most events one track may start in one scheduling window.
 pub const MAX_EVENTS_PER_WINDOW: usize = 4096;
@@ -67,6 +69,16 @@ enum When {
     Cycle(Rational),
 }
 
+/// A MIDI note whose note-off has not been sent yet (its event may still be open).
+struct MidiHeld {
+    id: u64,
+    layer: LayerId,
+    track: String,
+    whole: (Rational, Rational),
+    value: Value,
+    off: u64,
+}
+
 /// A held note whose event may still be open.
 struct Sounding {
     id: u64,
@@ -93,9 +105,45 @@ pub struct Swap {
     pub started: usize,
 }
 
+/// A MIDI message an event sends, at an exact frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MidiOut {
+    /// The event's number (shared by its note-on, note-off and controls), in the same
+    /// numbering as voices.
+    pub id: u64,
+    /// The layer.
+    pub layer: LayerId,
+    /// The track id (as voices carry it).
+    pub track: usize,
+    /// The port asked for (see [`crate::midi::Routed::port`]).
+    pub port: Arc<str>,
+    /// The frame it is due at.
+    pub at: u64,
+    /// The message.
+    pub message: Message,
+    /// For a note-on: the frame its note-off is due at.
+    pub off: Option<u64>,
+}
+
+/// What the MIDI side is told.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MidiCommand {
+    /// Send a message at its frame.
+    Send(MidiOut),
+    /// A note the new version does not play: its note-off moves to this frame.
+    Cut {
+        /// The note's event number.
+        id: u64,
+        /// The frame.
+        at: u64,
+    },
+}
+
 /// What one call to [`Scheduler::schedule_into`] produced.
 #[derive(Default)]
 pub struct Batch {
+    /// MIDI messages and note-off changes, in order of start frame within each window.
+    pub midi: Vec<MidiCommand>,
     /// New voices, each with its layer, in order of start frame within each window.
     pub voices: Vec<(LayerId, Box<Voice>)>,
     /// Fades for voices already sent.
@@ -121,6 +169,8 @@ pub struct Scheduler {
     track_ids: Vec<(LayerId, String)>,
     /// The tempo was set by hand (a save keeps it unless it changes its own tempo).
     steered: bool,
+    /// MIDI notes sent whose note-off is still to come.
+    midi_held: Vec<MidiHeld>,
 }
 
 /// An event of a new version that is open at a swap's cycle `c` but began before it.
@@ -178,6 +228,7 @@ impl Scheduler {
             starts: StartLimiter::new(&VoiceLimits::default(), sample_rate as f64),
             track_ids: Vec::new(),
             steered: false,
+            midi_held: Vec::new(),
         }
     }
 
@@ -354,6 +405,12 @@ impl Scheduler {
     /// Forgets the held notes sounding (they were silenced: pause, panic).
     pub fn forget_held(&mut self) {
         self.sounding.clear();
+        self.midi_held.clear();
+    }
+
+    /// Forgets MIDI notes whose events were cancelled before they were sent.
+    pub fn forget_midi(&mut self, cancelled: &[u64]) {
+        self.midi_held.retain(|h| !cancelled.contains(&h.id));
     }
 
     /// The layer and track name of a track id.
@@ -499,6 +556,51 @@ impl Scheduler {
         }
     }
 
+    /// Sends what an event routes to MIDI; false if the event does not also sound.
+    fn midi_for(
+        &mut self,
+        layer: LayerId,
+        track: &str,
+        hap: &Hap<Value>,
+        whole: (Rational, Rational),
+        start: u64,
+        batch: &mut Batch,
+    ) -> bool {
+        let routed = match crate::midi::route(&hap.value) {
+            None => return true,
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                let name = &self.layers[layer].name;
+                self.warn(format!("midi:{layer}:{track}:{e}"), format!("{name}: track {track}: MIDI: {e}; not sent"));
+                return false;
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let track_id = self.track_id(layer, track);
+        let mut send = |message: Message, off: Option<u64>| {
+            batch.midi.push(MidiCommand::Send(MidiOut {
+                id,
+                layer,
+                track: track_id,
+                port: routed.port.clone(),
+                at: start,
+                message,
+                off,
+            }))
+        };
+        for m in &routed.before {
+            send(*m, None);
+        }
+        if let Some((key, velocity)) = routed.note {
+            let end = whole.0 + (whole.1 - whole.0) * Rational::from_f64(routed.clip).unwrap_or(Rational::ONE);
+            let off = self.clock.frame_at(end).max(start + 1);
+            send(Message::NoteOn { channel: routed.channel, key, velocity }, Some(off));
+            self.midi_held.push(MidiHeld { id, layer, track: track.to_string(), whole, value: hap.value.clone(), off });
+        }
+        routed.sounds
+    }
+
     /// Records a held note (call while the layer's instruments are in the builder).
     fn remember(&mut self, layer: LayerId, track: &str, voice: &Voice, hap: &Hap<Value>, whole: (Rational, Rational)) {
         if !voice.held() {
@@ -589,6 +691,9 @@ impl Scheduler {
             }
             let whole = (whole.begin, whole.end);
             let start = self.clock.frame_at(whole.0);
+            if !self.midi_for(layer, &track.name, hap, whole, start, batch) {
+                continue;
+            }
             if let Some(v) = self.voice_for(layer, &track.name, hap, whole, index, start) {
                 self.remember(layer, &track.name, &v, hap, whole);
                 batch.voices.push((layer, v));
@@ -649,6 +754,27 @@ impl Scheduler {
                 self.sounding.swap_remove(i);
             }
         }
+        // MIDI notes of this layer still held: kept if the new version plays them
+        // identically, else their note-off comes at the swap.
+        self.midi_held.retain(|h| h.off > frame);
+        let mut i = 0;
+        while i < self.midi_held.len() {
+            let h = &self.midi_held[i];
+            if h.layer != layer {
+                i += 1;
+                continue;
+            }
+            let same = open
+                .iter_mut()
+                .find(|o| !o.taken && o.track == h.track && o.whole == h.whole && o.hap.value == h.value);
+            if let Some(entry) = same {
+                entry.taken = true;
+                i += 1;
+            } else {
+                batch.midi.push(MidiCommand::Cut { id: h.id, at: frame });
+                self.midi_held.swap_remove(i);
+            }
+        }
         // The new version takes over.
         self.layers[layer].patch = patch.clone();
         self.layers[layer].tracks = patch.tracks.clone();
@@ -658,6 +784,10 @@ impl Scheduler {
         std::mem::swap(&mut self.builder.instruments, &mut self.layers[layer].instruments);
         let mut budget = (catch_up * sr) as u64;
         for o in open.iter().filter(|o| !o.taken) {
+            // A note sent to MIDI only is not started mid-way (MIDI has no middle).
+            if crate::midi::route(&o.hap.value).is_some_and(|r| !r.is_ok_and(|r| r.sounds)) {
+                continue;
+            }
             let Some(mut v) = self.voice_for(layer, &o.track, &o.hap, o.whole, o.index, frame) else { continue };
             if !v.held() {
                 // A one-shot is never started in its middle.

@@ -231,6 +231,14 @@ pub fn register(engine: &mut Engine, rt: &Arc<Runtime>) {
     engine
         .register_fn("irand", move |ctx: NativeCallContext, a: Dynamic| -> R<Pat> { Ok(irand(&arg(&ctx, &rt2, &a)?)) });
     register_timecat(engine, rt);
+    // MIDI knobs: `cc(74)` (any channel), `cc(74, 2)` (channel 2).
+    let knob = |ctx: &NativeCallContext, r: Result<Pat, String>| -> R<Pat> {
+        r.map_err(|m| Box::new(EvalAltResult::ErrorRuntime(m.into(), ctx.call_position())))
+    };
+    engine.register_fn("cc", move |ctx: NativeCallContext, n: i64| knob(&ctx, crate::midi::input::cc(n, None)));
+    engine.register_fn("cc", move |ctx: NativeCallContext, n: i64, c: i64| {
+        knob(&ctx, crate::midi::input::cc(n, Some(c)))
+    });
     for (name, f) in [
         ("sine", signals::sine as fn() -> Pat),
         ("saw", signals::saw),

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Result, bail};
 
 use super::{
-    Command, Event, FileView, Health, Meters, NO_DEVICE_HINT, NULL_BUFFER, NULL_SAMPLE_RATE, OutputKind, PlayOptions,
-    Problem, ProblemKind, Shared, Snapshot, Step, TrackKey, TrackView, Transport, ms, unused_path,
+    Command, Event, FileView, Health, Meters, MidiView, NO_DEVICE_HINT, NULL_BUFFER, NULL_SAMPLE_RATE, OutputKind,
+    PlayOptions, Problem, ProblemKind, Shared, Snapshot, Step, TrackKey, TrackView, Transport, ms, unused_path,
 };
 use crate::audio::callback::Loan;
 use crate::audio::device::{self, Chosen, DeviceOutput};
@@ -271,6 +271,8 @@ struct Control {
     last_limited: u64,
     load_max: (f64, Instant),
     scope: Vec<f32>,
+    midi: crate::midi::MidiSender,
+    midi_in: crate::midi::input::Inputs,
 }
 
 impl Control {
@@ -698,6 +700,13 @@ impl Control {
             meters,
             scope: self.scope.clone(),
             health,
+            midi: MidiView {
+                outputs: self.midi.status.ports.lock().map(|p| p.clone()).unwrap_or_default(),
+                inputs: self.midi_in.names.clone(),
+                clock_out: self.opts.midi.clock_ports.clone(),
+                sent: self.midi.status.sent.load(Ordering::Relaxed),
+                late: self.midi.status.late.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -820,6 +829,17 @@ pub(super) fn run(
     let stats = handle.stats().clone();
     let lookahead_extra = (opts.lookahead.max(0.0) * sample_rate as f64).round() as u64;
     let mut live = Live::new(scheduler, handle, opts.device.buffer.unwrap_or(NULL_BUFFER) as u64 + lookahead_extra);
+    live.set_clock_ports(opts.midi.clock_ports.iter().map(|p| Arc::from(p.as_str())).collect());
+    // MIDI goes out on its own thread, each message when its frame is heard.
+    let timebase = {
+        let status = status.clone();
+        Box::new(move |frame| status.instant_of(frame, sample_rate))
+    };
+    let midi = crate::midi::MidiSender::start(opts.midi.clone(), timebase)?;
+    let (midi_in, problems) = crate::midi::input::open(&opts.midi_in);
+    for p in problems {
+        on_event(&Event::Warning(p));
+    }
     // The first window is queued before the output starts pulling.
     live.tick(0);
     let mut output =
@@ -855,6 +875,8 @@ pub(super) fn run(
         last_limited: 0,
         load_max: (0.0, Instant::now()),
         scope: Vec::with_capacity(SCOPE_SAMPLES),
+        midi,
+        midi_in,
     };
     ctl.apply_mutes();
     // A front end finds a snapshot from the moment the session has started.
@@ -956,6 +978,12 @@ pub(super) fn run(
             ctl.compiled(c, &mut on_event);
         }
         ctl.play_errors(&mut on_event);
+        for m in ctl.live.take_midi() {
+            ctl.midi.send(m);
+        }
+        for w in ctl.midi.status.take_warnings() {
+            on_event(&Event::Warning(w));
+        }
         for w in ctl.live.scheduler_mut().take_warnings() {
             on_event(&Event::Warning(w));
         }
@@ -983,6 +1011,12 @@ pub(super) fn run(
         std::thread::sleep(TICK);
     }
 
+    // Every MIDI note-off owed goes out, and the MIDI clock stops.
+    for m in ctl.live.take_midi() {
+        ctl.midi.send(m);
+    }
+    let Control { midi, .. } = ctl;
+    drop(midi);
     // Stop the audio first, so the recording holds everything that was played.
     drop(output);
     // Whatever the once-a-second limit held back.

@@ -26,8 +26,8 @@ mod control;
 mod view;
 
 pub use view::{
-    BEATS_PER_CYCLE, Command, FileView, Health, Meters, Problem, ProblemKind, Snapshot, Step, TrackKey, TrackView,
-    Transport,
+    BEATS_PER_CYCLE, Command, FileView, Health, Meters, MidiView, Problem, ProblemKind, Snapshot, Step, TrackKey,
+    TrackView, Transport,
 };
 
 /// Where the sound goes.
@@ -66,6 +66,10 @@ pub struct PlayOptions {
     pub isolation: Isolation,
     /// Also write every good version of every file to this folder.
     pub history: Option<PathBuf>,
+    /// MIDI out: a virtual port, clock ports, the offset against the audio.
+    pub midi: crate::midi::MidiOptions,
+    /// MIDI inputs whose knobs scripts read with `cc()`.
+    pub midi_in: Vec<String>,
 }
 
 impl PlayOptions {
@@ -84,6 +88,8 @@ impl PlayOptions {
             limits: Limits::default(),
             isolation: Isolation::InProcess,
             history: None,
+            midi: crate::midi::MidiOptions::default(),
+            midi_in: Vec::new(),
         }
     }
 }

@@ -199,6 +199,21 @@ pub struct Health {
     pub buffer: u32,
 }
 
+/// MIDI, as the session sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MidiView {
+    /// Output ports open (a virtual port included).
+    pub outputs: Vec<String>,
+    /// Input ports open (knobs, clock).
+    pub inputs: Vec<String>,
+    /// Ports the MIDI clock goes to (as asked for).
+    pub clock_out: Vec<String>,
+    /// Messages sent.
+    pub sent: u64,
+    /// Messages sent more than a millisecond late.
+    pub late: u64,
+}
+
 /// Everything a front end shows, at one moment.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
@@ -216,4 +231,6 @@ pub struct Snapshot {
     pub scope: Vec<f32>,
     /// Engine health.
     pub health: Health,
+    /// MIDI ports and counters.
+    pub midi: MidiView,
 }
