@@ -243,7 +243,7 @@ impl Sender {
             }
             ToMidi::Cancel(ids) => {
                 let ids: HashSet<u64> = ids.into_iter().collect();
-                self.pending.retain(|_, p| !(ids.contains(&p.id) && !matches!(p.message, Message::NoteOff { .. })));
+                self.pending.retain(|_, p| !ids.contains(&p.id) || matches!(p.message, Message::NoteOff { .. }));
                 for id in ids {
                     if !self.sounding.contains(&id)
                         && let Some(k) = self.offs.remove(&id)
