@@ -30,6 +30,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of `play`'s options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Print the events of a pattern expression as JSON lines.
