@@ -286,7 +286,7 @@ fn footer(app: &App, area: Rect, buf: &mut Buffer) {
         hint("m", " mute", 1),
         hint("s", " solo", 2),
         hint("1-9", " mute", 3),
-        hint("+-", " bpm", 2),
+        hint("+/-", " bpm", 2),
         hint("t", " tap", 4),
         hint("r", " reload", 4),
         hint("u/U", " versions", 5),
