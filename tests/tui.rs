@@ -191,3 +191,14 @@ fn any_size_draws_without_panicking() {
     let empty = App::new();
     insta::assert_snapshot!("empty_80x24", draw(&empty, 80, 24).backend());
 }
+
+/// docs/tui.md lists every key the help lists.
+#[test]
+fn the_docs_list_every_key() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/tui.md")).unwrap();
+    for (keys, _) in rhaithm::tui::KEYS {
+        for k in keys.split_whitespace().filter(|k| *k != "…") {
+            assert!(docs.contains(&format!("`{k}`")), "docs/tui.md does not list `{k}`");
+        }
+    }
+}
