@@ -1,6 +1,7 @@
 //! Drawing the screen from an [`App`]: `impl Widget for &App`. Pure: what is drawn
 //! depends on the app alone (no clock, no terminal), so frames are snapshot-tested.
-//! Panels fold away as the terminal shrinks; tracks and errors go first, the log last.
+//! As the terminal shrinks, the tracks and errors keep their rows; the log, the output's
+//! detail and the scope give way.
 
 mod log;
 mod output;
@@ -126,10 +127,8 @@ fn fit(buf: &mut Buffer, area: Rect, parts: &[(Line<'_>, u8)]) {
     const GAP: usize = 2;
     let mut keep = [false; 16];
     let mut used = 0;
-    let mut ranks: Vec<u8> = parts.iter().map(|p| p.1).collect();
-    ranks.sort_unstable();
-    ranks.dedup();
-    'ranks: for rank in ranks {
+    let last = parts.iter().map(|p| p.1).max().unwrap_or(0);
+    'ranks: for rank in 0..=last {
         for (i, (line, r)) in parts.iter().enumerate().take(keep.len()) {
             if *r != rank {
                 continue;
@@ -146,7 +145,7 @@ fn fit(buf: &mut Buffer, area: Rect, parts: &[(Line<'_>, u8)]) {
     for (i, (line, _)) in parts.iter().enumerate().take(keep.len()) {
         if keep[i] {
             let (end, _) = buf.set_line(x, area.y, line, area.right().saturating_sub(x));
-            x = end + GAP as u16;
+            x = end.saturating_add(GAP as u16);
         }
     }
 }
