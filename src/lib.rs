@@ -7,6 +7,8 @@
 //! - [`pattern`]: the pattern algebra, mini-notation and seeded randomness.
 //! - [`script`]: the sandboxed Rhai engine and the API scripts see.
 //! - [`query`]: turning haps into the JSON lines the `query` command prints.
+//! - [`session`]: a live session (`play`), steered by commands, seen through snapshots.
+//! - [`tui`]: the terminal UI over a session.
 
 #![warn(missing_docs)]
 
@@ -20,5 +22,6 @@ pub mod pattern;
 pub mod query;
 pub mod script;
 pub mod session;
+pub mod tui;
 pub mod vet;
 pub mod watch;

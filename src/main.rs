@@ -96,7 +96,8 @@ enum Command {
         /// Also write what is played to this WAV file (32-bit float).
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
-        /// Log lines only, no status line (automatic when stdout is not a terminal).
+        /// No terminal UI: one log line per event (automatic when stdout is not a
+        /// terminal).
         #[arg(long)]
         headless: bool,
         /// Stop after this many seconds.
@@ -282,7 +283,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Plays until Ctrl-C, SIGTERM or the duration; a second Ctrl-C quits at once.
+/// Plays until Ctrl-C, SIGTERM or the duration; a second Ctrl-C quits at once. On a
+/// terminal (and without `--headless`) through the terminal UI, else as log lines.
 fn play(opts: PlayOptions, headless: bool) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let stop = Arc::new(AtomicBool::new(false));
@@ -290,24 +292,19 @@ fn play(opts: PlayOptions, headless: bool) -> Result<()> {
         signal_hook::flag::register_conditional_shutdown(sig, 1, stop.clone()).context("installing signal handlers")?;
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
-    let headless = headless || !std::io::stdout().is_terminal();
     let mut out = std::io::stdout();
-    let mut status_shown = false;
-    session::play(opts, stop, |event| {
-        let line = event.to_string();
-        // Writing to a closed pipe must not kill the music.
-        let _ = match (event, headless) {
-            (Event::Status { .. }, true) => Ok(()),
-            (Event::Status { .. }, false) => {
-                status_shown = true;
-                write!(out, "\r\x1b[2K{line}").and_then(|_| out.flush())
-            }
-            (_, _) => {
-                let clear = if std::mem::take(&mut status_shown) { "\r\x1b[2K" } else { "" };
-                writeln!(out, "{clear}{line}").and_then(|_| out.flush())
-            }
-        };
-    })
+    // Writing to a closed pipe must not kill the music.
+    let mut print = move |event: &Event| {
+        if !matches!(event, Event::Status { .. }) {
+            let _ = writeln!(out, "{event}").and_then(|_| out.flush());
+        }
+    };
+    if headless || !std::io::stdout().is_terminal() {
+        return session::play(opts, stop, print);
+    }
+    // Started before the UI, so that what keeps it from starting prints as usual.
+    let session = session::Session::start_with_stop(opts, stop.clone())?;
+    rhaithm::tui::run(session, &stop, &mut print)
 }
 
 /// MIDI options of `play`.
