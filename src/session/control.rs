@@ -206,7 +206,7 @@ struct Light {
 /// The first line of `text` numbered `line` (1-based).
 fn source_line(text: &str, line: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?;
-    Some(l.chars().take(400).collect())
+    Some(l.chars().take(4000).collect())
 }
 
 /// The file name of a path, for messages.
@@ -273,7 +273,13 @@ struct Control {
     scope: Vec<f32>,
     midi: crate::midi::MidiSender,
     midi_in: crate::midi::input::Inputs,
+    /// Recent peaks and clips, so that a front end reading less often than snapshots are
+    /// published misses no transient.
+    recent: VecDeque<(Instant, [f32; 2], bool)>,
 }
+
+/// How long a peak or a clip stays in the snapshots.
+const PEAK_HOLD: Duration = Duration::from_millis(60);
 
 impl Control {
     fn now(&self) -> u64 {
@@ -656,11 +662,14 @@ impl Control {
             })
             .collect();
         let limited = self.stats.limited.load(Ordering::Relaxed);
-        let meters = Meters {
-            peak: self.status.meter.take_peak(),
-            rms: self.status.meter.rms(),
-            clip: std::mem::replace(&mut self.last_limited, limited) != limited,
-        };
+        let clipped = std::mem::replace(&mut self.last_limited, limited) != limited;
+        let now = Instant::now();
+        self.recent.push_back((now, self.status.meter.take_peak(), clipped));
+        while self.recent.front().is_some_and(|r| now.duration_since(r.0) > PEAK_HOLD) {
+            self.recent.pop_front();
+        }
+        let peak = self.recent.iter().fold([0.0f32; 2], |m, r| [m[0].max(r.1[0]), m[1].max(r.1[1])]);
+        let meters = Meters { peak, rms: self.status.meter.rms(), clip: self.recent.iter().any(|r| r.2) };
         self.status.meter.scope(&mut self.scope, SCOPE_SAMPLES);
         let load = self.status.load_permille.load(Ordering::Relaxed) as f64 / 1000.0;
         let recent = self.status.take_load_max();
@@ -877,6 +886,7 @@ pub(super) fn run(
         scope: Vec::with_capacity(SCOPE_SAMPLES),
         midi,
         midi_in,
+        recent: VecDeque::new(),
     };
     ctl.apply_mutes();
     // A front end finds a snapshot from the moment the session has started.

@@ -347,7 +347,13 @@ pub fn looks_same(a: &Snapshot, b: &Snapshot) -> bool {
     }
     let transport = (ta.cps, ta.cycle, ta.paused, ta.quantize) == (tb.cps, tb.cycle, tb.paused, tb.quantize)
         && recording(ta) == recording(tb);
-    tracks && health && transport && a.files == b.files && a.meters == b.meters && a.scope == b.scope
+    tracks
+        && health
+        && transport
+        && a.files == b.files
+        && a.meters == b.meters
+        && a.scope == b.scope
+        && a.midi == b.midi
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
 use super::{cut_line, dim, fit, format_into, rule};
-use crate::session::Health;
+use crate::session::{Health, MidiView};
 use crate::tui::app::App;
 use crate::tui::meter::{FLOOR_DB, cells, db};
 use crate::tui::scope::Scope;
@@ -48,7 +48,7 @@ pub fn render(app: &App, area: Rect, full: bool, buf: &mut Buffer) {
     }
     let health = Rect { y, height: left.bottom().saturating_sub(y), ..left };
     if full {
-        health_lines(&s.health, health, buf)
+        health_lines(&s.health, &s.midi, health, buf)
     } else {
         health_line(&s.health, health, buf)
     }
@@ -148,8 +148,8 @@ fn latency(h: &Health) -> Line<'static> {
     Line::from(vec![Span::styled("latency ", dim()), Span::raw(format!("{:.1} ms", h.latency * 1000.0))])
 }
 
-/// Three lines: load and latency, trouble counters, the device.
-fn health_lines(h: &Health, area: Rect, buf: &mut Buffer) {
+/// Three lines: load and latency, trouble counters, the device (and MIDI, if any).
+fn health_lines(h: &Health, midi: &MidiView, area: Rect, buf: &mut Buffer) {
     let row = |i: u16| Rect { y: area.y + i, height: 1, ..area };
     if area.height > 0 {
         let voices = Line::from(vec![Span::raw(format!("{}", h.voices)), Span::styled(" voices", dim())]);
@@ -170,7 +170,20 @@ fn health_lines(h: &Health, area: Rect, buf: &mut Buffer) {
             Span::styled(" · ", dim()),
             Span::raw(format!("{} frames", h.buffer)),
         ]);
-        if !h.device.is_empty() {
+        if !midi.outputs.is_empty() || !midi.inputs.is_empty() || !midi.clock_out.is_empty() {
+            // MIDI matters more on stage than the device's name.
+            line.push_span(Span::styled(" · MIDI", dim()));
+            if !midi.outputs.is_empty() {
+                line.push_span(Span::raw(format!(" → {}", midi.outputs.join(", "))));
+            }
+            if !midi.clock_out.is_empty() {
+                line.push_span(Span::styled(" clock", Style::default().fg(Color::Cyan)));
+            }
+            if !midi.inputs.is_empty() {
+                line.push_span(Span::raw(format!(" ← {}", midi.inputs.join(", "))));
+            }
+            line.push_span(Span::styled(format!(" {} sent", midi.sent), dim()));
+        } else if !h.device.is_empty() {
             line.push_span(Span::styled(" · ", dim()));
             line.push_span(Span::styled(h.device.as_str(), Style::default().fg(Color::Gray)));
         }
