@@ -160,6 +160,8 @@ struct Sender {
     offs: HashMap<u64, Key>,
     /// Events whose note-on went out (their note-off is owed).
     sounding: HashSet<u64>,
+    /// The event holding each key: (port, channel, key).
+    keys: HashMap<(usize, u8, u8), u64>,
     muted: HashSet<usize>,
     seq: u64,
     /// Open connections by the port pattern asked for.
@@ -183,6 +185,7 @@ impl Sender {
             pending: BTreeMap::new(),
             offs: HashMap::new(),
             sounding: HashSet::new(),
+            keys: HashMap::new(),
             muted: HashSet::new(),
             seq: 0,
             ports: HashMap::new(),
@@ -367,6 +370,17 @@ impl Sender {
             return;
         }
         let Some(i) = self.port(&p.port) else { return };
+        // A key struck again while an earlier note holds it: the earlier note ends here
+        // (as a keyboard would), so every note-on has exactly one note-off.
+        if let Message::NoteOn { channel, key, .. } = p.message
+            && let Some(&earlier) = self.keys.get(&(i, channel, key))
+            && earlier != p.id
+            && self.sounding.contains(&earlier)
+            && let Some(k) = self.offs.remove(&earlier)
+            && let Some(off) = self.pending.remove(&k)
+        {
+            self.send_now(&off, None);
+        }
         let port = &mut self.opened[i];
         let Some(conn) = port.conn.as_mut() else { return };
         let (bytes, n) = p.message.bytes();
@@ -377,13 +391,17 @@ impl Sender {
                     self.status.late.fetch_add(1, Ordering::Relaxed);
                 }
                 match p.message {
-                    Message::NoteOn { channel, .. } => {
+                    Message::NoteOn { channel, key, .. } => {
                         port.channels |= 1 << channel;
                         self.sounding.insert(p.id);
+                        self.keys.insert((i, channel, key), p.id);
                     }
-                    Message::NoteOff { .. } => {
+                    Message::NoteOff { channel, key } => {
                         self.sounding.remove(&p.id);
                         self.offs.remove(&p.id);
+                        if self.keys.get(&(i, channel, key)) == Some(&p.id) {
+                            self.keys.remove(&(i, channel, key));
+                        }
                     }
                     _ => {}
                 }
@@ -486,6 +504,11 @@ impl Sender {
         for port in self.options.clock_ports.clone() {
             let p = Pending { id: 0, track: usize::MAX, port: Arc::from(port.as_str()), message: Message::Stop };
             self.send_now(&p, None);
+        }
+        if !self.opened.is_empty() {
+            // Some backends (JACK) hand messages over at their next period: closing the
+            // ports at once would lose these last ones.
+            std::thread::sleep(Duration::from_millis(60));
         }
     }
 }

@@ -1,0 +1,178 @@
+//! MIDI end to end through JACK (with the `jack` feature and a running JACK server, as
+//! `.ci/run` starts): a session sends to a virtual port, a JACK client of the test's own
+//! receives, and every note-on finds its note-off after a reload, a mute, a pause, a
+//! panic and the end; knobs sent into `--midi-in` change the sound.
+#![cfg(feature = "jack")]
+
+mod audio;
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rhaithm::session::{Command, OutputKind, PlayOptions, Session, TrackKey};
+
+fn jack_running() -> bool {
+    midir::MidiInput::new("rh-probe").is_ok()
+}
+
+/// The name of the MIDI source port (an output of some client) ending with `suffix`.
+fn wait_for_source(suffix: &str) -> (midir::MidiInput, midir::MidiInputPort) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let input = midir::MidiInput::new("rh-dump").expect("a JACK client");
+        if let Some(port) = input.ports().into_iter().find(|p| input.port_name(p).is_ok_and(|n| n.ends_with(suffix))) {
+            return (input, port);
+        }
+        assert!(Instant::now() < deadline, "no JACK MIDI port ending with {suffix}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A MIDI message as the test's own JACK client receives it: (frame at 48 kHz, bytes).
+/// midir stamps each with JACK's clock at the period it arrives in.
+type Received = (u64, Vec<u8>);
+
+/// A JACK client of the test's own, connected to a port, recording what arrives.
+struct Dump {
+    _conn: midir::MidiInputConnection<()>,
+    rx: mpsc::Receiver<Received>,
+}
+
+impl Dump {
+    fn connect(suffix: &str) -> Dump {
+        let (input, port) = wait_for_source(suffix);
+        let (tx, rx) = mpsc::channel();
+        let conn = input
+            .connect(
+                &port,
+                "in",
+                move |micros, bytes, _| {
+                    let _ = tx.send((micros * 48 / 1000, bytes.to_vec()));
+                },
+                (),
+            )
+            .expect("connecting the test's client");
+        Dump { _conn: conn, rx }
+    }
+
+    fn take(&self) -> Vec<Received> {
+        self.rx.try_iter().collect()
+    }
+}
+
+/// Note-ons without their note-off, per (channel, key), and note-offs without a note-on
+/// (only before the first note-on of their key: the dump may connect mid-note).
+fn unbalanced(msgs: &[Received]) -> Vec<(u8, u8, i64)> {
+    let mut open = std::collections::BTreeMap::<(u8, u8), i64>::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, b) in msgs {
+        let key = (b[0] & 0x0f, b.get(1).copied().unwrap_or(0));
+        match (b[0] & 0xf0, b.get(2).copied().unwrap_or(0)) {
+            (0x90, v) if v > 0 => {
+                seen.insert(key);
+                *open.entry(key).or_default() += 1;
+            }
+            (0x80, _) | (0x90, _) if seen.contains(&key) => *open.entry(key).or_default() -= 1,
+            _ => {}
+        }
+    }
+    open.into_iter().filter(|(_, n)| *n != 0).map(|((c, k), n)| (c, k, n)).collect()
+}
+
+fn note_ons(msgs: &[Received]) -> Vec<&Received> {
+    msgs.iter().filter(|(_, b)| b[0] & 0xf0 == 0x90 && b[2] > 0).collect()
+}
+
+fn session(dir: &std::path::Path, src: &str, port: &str) -> (Session, std::path::PathBuf) {
+    let patch = dir.join("set.rhai");
+    std::fs::write(&patch, src).unwrap();
+    let mut opts = PlayOptions::new(vec![patch.clone()]);
+    opts.output = OutputKind::Null;
+    opts.midi.virtual_port = Some(port.into());
+    (Session::start(opts).unwrap_or_else(|e| panic!("{e:#}")), patch)
+}
+
+#[test]
+fn notes_reach_a_jack_client_in_time_and_every_note_on_finds_its_note_off() {
+    if !jack_running() {
+        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Four notes a cycle on channel 2 at velocity 0.5, and a long held note on channel 1.
+    let v1 = r#"setcps(1);
+d1(note("c4 e4 g4 c5").midi().midichan(2).velocity(0.5));
+d2(note("<c3 d3>").legato(4).midi());
+"#;
+    let (session, patch) = session(dir.path(), v1, "rh-notes");
+    let dump = Dump::connect(":rh-notes");
+    std::thread::sleep(Duration::from_millis(2300));
+    // A new version: d2's held note is not in it, so its note-off comes at the swap.
+    std::fs::write(&patch, v1.replace("<c3 d3>", "<f3 g3>")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let key = |name: &str| TrackKey { file: 0, name: name.into() };
+    session.send(Command::SetMute(key("d2"), true));
+    std::thread::sleep(Duration::from_millis(700));
+    session.send(Command::SetMute(key("d2"), false));
+    std::thread::sleep(Duration::from_millis(1100));
+    session.send(Command::SetPaused(true));
+    std::thread::sleep(Duration::from_millis(400));
+    session.send(Command::SetPaused(false));
+    std::thread::sleep(Duration::from_millis(900));
+    session.send(Command::Panic);
+    std::thread::sleep(Duration::from_millis(900));
+    session.finish().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let got = dump.take();
+
+    assert!(unbalanced(&got).is_empty(), "notes left on: {:?}", unbalanced(&got));
+    let d1: Vec<&Received> = note_ons(&got).into_iter().filter(|(_, b)| b[0] == 0x91).collect();
+    assert!(d1.len() >= 16, "d1's notes on channel 2: {got:?}");
+    assert!(d1.iter().all(|(_, b)| b[2] == 64), "velocity 0.5 is 64");
+    // The first notes, before anything was steered: a note every 12000 frames, as far
+    // as JACK's 256-frame periods let a message land (midir sends at a period's start).
+    let first: Vec<u64> = d1.iter().take(8).map(|r| r.0).collect();
+    for w in first.windows(2) {
+        let d = w[1] as i64 - w[0] as i64;
+        assert!((d - 12000).abs() <= 600, "note-ons {} frames apart: {first:?}", d);
+    }
+    let keys: Vec<u8> = d1.iter().take(4).map(|(_, b)| b[1]).collect();
+    assert!(keys.windows(4).any(|w| w == [60, 64, 67, 72]) || keys.len() < 4 || keys.contains(&60), "{keys:?}");
+    // d2's held c3 (48) was let go at the reload, long before its four cycles ended.
+    let c3_on = got.iter().find(|(_, b)| b[0] == 0x90 && b[1] == 48 && b[2] > 0).expect("c3 on").0;
+    let c3_off = got.iter().find(|(t, b)| *t > c3_on && b[1] == 48 && (b[0] == 0x80 || b[2] == 0)).expect("c3 off").0;
+    assert!(c3_off - c3_on < 4 * 48000 - 12000, "the held note ended at the swap: {c3_on} -> {c3_off}");
+}
+
+#[test]
+fn a_knob_sent_into_midi_in_changes_the_filter() {
+    use midir::os::unix::VirtualOutput;
+    if !jack_running() {
+        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
+    }
+    let knob = midir::MidiOutput::new("rh-knob").unwrap().create_virtual("knob").unwrap();
+    let mut knob = knob;
+    let send = |k: &mut midir::MidiOutputConnection, v: u8| k.send(&[0xb0, 74, v]).unwrap();
+    send(&mut knob, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("knob.rhai");
+    std::fs::write(&patch, "setcps(1);\nd1(note(\"c3\").s(\"saw\").legato(1).lpf(cc(74).range(150, 6000)));\n")
+        .unwrap();
+    let wav = dir.path().join("take.wav");
+    let mut opts = PlayOptions::new(vec![patch]);
+    opts.output = OutputKind::Null;
+    opts.record = Some(wav.clone());
+    opts.device.sample_rate = Some(audio::SR);
+    opts.midi_in = vec!["rh-knob".into()];
+    let session = Session::start(opts).unwrap();
+    assert!(!session.snapshot().midi.inputs.is_empty(), "the input opened: {:?}", session.snapshot().midi);
+    std::thread::sleep(Duration::from_millis(1500));
+    send(&mut knob, 127);
+    std::thread::sleep(Duration::from_millis(1500));
+    session.finish().unwrap();
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let out: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    let left = audio::channel(&out, 0);
+    let s = |a: f64, b: f64| &left[audio::secs(a)..audio::secs(b)];
+    let (dark, bright) = (audio::centroid(s(0.5, 1.4)), audio::centroid(s(2.1, 2.9)));
+    assert!(bright > dark * 2.0, "turning the knob opened the filter: {dark:.0} Hz -> {bright:.0} Hz");
+}
