@@ -67,6 +67,10 @@ enum Command {
         /// A folder of sample banks (one sub-folder per bank); may be repeated.
         #[arg(long = "samples", value_name = "DIR")]
         samples: Vec<PathBuf>,
+        /// Also write what the patch sends to MIDI to this Standard MIDI File (replaced if
+        /// it exists, like the WAV file).
+        #[arg(long, value_name = "FILE")]
+        midi: Option<PathBuf>,
     },
     /// Play patch files live: every save is compiled and crossfaded in, in time.
     ///
@@ -221,6 +225,14 @@ impl LimitArgs {
             ..Limits::default()
         })
     }
+}
+
+/// Whether two paths name the same file (the same text, or the same file on disk).
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).ok();
+    a == b
+        || absolute(a).is_some_and(|x| Some(x) == absolute(b))
+        || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -448,8 +460,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             std::io::stdout().write_all(out.as_bytes()).context("writing to stdout")?;
         }
-        Command::Render { patch, cycles, seconds, output, sample_rate, format, samples } => {
+        Command::Render { patch, cycles, seconds, output, sample_rate, format, samples, midi } => {
             anyhow::ensure!((8000..=384_000).contains(&sample_rate), "sample rate {sample_rate} is out of range");
+            if let Some(midi) = &midi {
+                anyhow::ensure!(!same_file(midi, &output), "--midi and -o name the same file ({})", output.display());
+            }
             let compiled = Patch::load(&patch).map_err(|e| anyhow::anyhow!("{e}"))?;
             let length = match (cycles, seconds) {
                 (_, Some(s)) => Length::Seconds(s),
@@ -467,6 +482,11 @@ fn run(cli: Cli) -> Result<()> {
             );
             rhaithm::engine::check::vet(&compiled, Rational::ZERO, 2, &Limits::default())
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            // First (it is quick, and a length it cannot hold stops here, not after the audio).
+            let smf = match &midi {
+                Some(_) => Some(rhaithm::midi::render_smf(&compiled, length, &Limits::default())?),
+                None => None,
+            };
             let started = std::time::Instant::now();
             let rendered = rhaithm::engine::render(
                 &compiled,
@@ -476,7 +496,10 @@ fn run(cli: Cli) -> Result<()> {
                 rhaithm::engine::render::progress_bar(),
             );
             let elapsed = started.elapsed().as_secs_f64();
-            for w in &rendered.warnings {
+            // With a MIDI file, its own warnings (with their place) replace the player's
+            // about the same MIDI values.
+            let audio = rendered.warnings.iter().filter(|w| smf.is_none() || !w.contains(": MIDI: "));
+            for w in audio.chain(smf.iter().flat_map(|s| &s.warnings)) {
                 eprintln!("warning: {w}");
             }
             let format = match format {
@@ -501,6 +524,16 @@ fn run(cli: Cli) -> Result<()> {
                     "warning: {} voices blew up (NaN/inf) and were silenced; {} frames were muted at the master",
                     rendered.blown_up, rendered.non_finite
                 );
+            }
+            if let (Some(path), Some(smf)) = (&midi, &smf) {
+                if smf.is_empty() {
+                    eprintln!("warning: the patch sends nothing to MIDI; {} was not written", path.display());
+                } else {
+                    smf.write(path)?;
+                    let tracks = smf.tracks.len();
+                    let s = if tracks == 1 { "" } else { "s" };
+                    eprintln!("wrote {} notes on {tracks} MIDI track{s} to {}", smf.notes(), path.display());
+                }
             }
         }
         Command::Vet { path, from, max_events, check_ms, .. } => {
