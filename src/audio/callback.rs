@@ -115,6 +115,22 @@ impl AudioStatus {
         })
     }
 
+    /// The last callback's start (ns since `base`) and first frame, read as a pair (a
+    /// callback between the two reads is noticed and the pair read again).
+    fn last_callback(&self) -> Option<(u64, u64)> {
+        for _ in 0..4 {
+            let ns = self.callback_ns.load(Ordering::Acquire);
+            let frame = self.callback_frame.load(Ordering::Acquire);
+            if ns == 0 {
+                return None;
+            }
+            if self.callback_ns.load(Ordering::Acquire) == ns {
+                return Some((ns, frame));
+            }
+        }
+        None
+    }
+
     /// Reads and resets the highest callback load (a share of the buffer's duration).
     pub fn take_load_max(&self) -> f64 {
         self.load_max_permille.swap(0, Ordering::Relaxed) as f64 / 1000.0
@@ -123,11 +139,8 @@ impl AudioStatus {
     /// When `frame` is heard: the inverse of [`AudioStatus::heard_frame`] (`None` before
     /// the first callback).
     pub fn instant_of(&self, frame: u64, sample_rate: u32) -> Option<Instant> {
-        let ns = self.callback_ns.load(Ordering::Acquire);
-        if ns == 0 {
-            return None;
-        }
-        let from = self.callback_frame.load(Ordering::Relaxed) as f64;
+        let (ns, from) = self.last_callback()?;
+        let from = from as f64;
         let latency = self.latency_ns.load(Ordering::Relaxed) as f64;
         let at = ns as f64 + latency + (frame as f64 - from) / sample_rate as f64 * 1e9;
         Some(self.base + std::time::Duration::from_nanos(at.max(0.0) as u64))
@@ -136,11 +149,8 @@ impl AudioStatus {
     /// The frame the listener hears at `now`: the last callback's first frame, plus the
     /// time since it started, minus the output latency (`None` before the first callback).
     pub fn heard_frame(&self, now: Instant, sample_rate: u32) -> Option<u64> {
-        let ns = self.callback_ns.load(Ordering::Acquire);
-        if ns == 0 {
-            return None;
-        }
-        let frame = self.callback_frame.load(Ordering::Relaxed) as f64;
+        let (ns, frame) = self.last_callback()?;
+        let frame = frame as f64;
         let since = now.saturating_duration_since(self.base).as_nanos() as f64 - ns as f64;
         let latency = self.latency_ns.load(Ordering::Relaxed) as f64;
         Some((frame + (since - latency) * 1e-9 * sample_rate as f64).max(0.0) as u64)

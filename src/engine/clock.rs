@@ -24,6 +24,11 @@ impl Clock {
         Clock { sample_rate, anchor_frame: 0, anchor_cycle: Rational::ZERO, cps: cps_rational(cps) }
     }
 
+    /// The frame of the last tempo change (or of the start).
+    pub fn anchor_frame(&self) -> u64 {
+        self.anchor_frame
+    }
+
     /// The sample rate.
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate

@@ -133,15 +133,27 @@ impl Live {
             self.transport(at, Message::Start);
         }
         let clock = *self.scheduler.clock();
+        self.clock_ticks_with(clock, to);
+    }
+
+    /// Queues the ticks in `[self.clock_to, to)` as `clock` places them.
+    fn clock_ticks_with(&mut self, clock: crate::engine::Clock, to: u64) {
+        if to <= self.clock_to {
+            return;
+        }
         let per = Rational::int(CLOCKS_PER_CYCLE);
-        let mut k = (clock.cycle_at(self.clock_to) * per).ceil().floor_i64();
+        // Ticks are chosen in cycles (a tick that rounds onto the window's end frame
+        // belongs to this window, not to none).
+        let (first, end) = (clock.cycle_at(self.clock_to), clock.cycle_at(to));
+        let mut k = (first * per).ceil().floor_i64();
         let mut sends = Vec::new();
         loop {
-            let at = clock.frame_at(Rational::new(k, CLOCKS_PER_CYCLE));
-            if at >= to || sends.len() > 100_000 {
+            let tick = Rational::new(k, CLOCKS_PER_CYCLE);
+            if tick >= end || sends.len() > 100_000 {
                 break;
             }
-            if at >= self.clock_to {
+            let at = clock.frame_at(tick);
+            {
                 for port in &self.clock_ports {
                     sends.push(MidiCommand::Send(MidiOut {
                         id: 0,
@@ -178,6 +190,10 @@ impl Live {
         let at = now.max(self.now);
         let below = self.scheduler.next_id();
         let frames = self.fade_frames();
+        if !audible {
+            // Paused: the clock's queued ticks go too (resume sends them again).
+            self.midi.push(ToMidi::DropClock(at));
+        }
         let ok = self.handle.command(Command::Silence { at, frames, below })
             & self.handle.command(Command::Master { audible: false, reset: true })
             & self.handle.command(Command::Master { audible, reset: false });
@@ -345,6 +361,13 @@ impl Live {
         self.scheduler.swap_early(layer, patch, at, self.scheduled_to, &cancel, &mut self.batch);
         // Sent at once: the swap is only a few milliseconds ahead of the audio thread.
         self.flush();
+        if all && !self.clock_ports.is_empty() {
+            // The clock's ticks from the swap on follow the new tempo.
+            let (ticked, to) = (self.clock_to, self.scheduled_to);
+            self.midi.push(ToMidi::DropClock(at));
+            self.clock_to = at.min(ticked);
+            self.clock_ticks(to);
+        }
         at
     }
 
@@ -401,12 +424,21 @@ impl Live {
         if now > self.scheduled_to + max_gap {
             self.counters.skipped_frames += now - self.scheduled_to;
             self.scheduled_to = now;
+            self.clock_to = self.clock_to.max(now);
         }
         let target = now + self.lookahead;
         if target > self.scheduled_to {
+            let before = *self.scheduler.clock();
             self.scheduler.schedule_into(self.scheduled_to, target, &mut self.batch);
             self.scheduled_to = target;
             self.flush();
+            let after = *self.scheduler.clock();
+            if after != before && after.anchor_frame() > self.clock_to && self.paused.is_none() {
+                // A swap changed the tempo inside the window: the ticks before it keep the
+                // old tempo (the clock keeps one anchor only).
+                let anchor = after.anchor_frame().min(target);
+                self.clock_ticks_with(before, anchor);
+            }
             self.clock_ticks(target);
         }
         std::mem::take(&mut self.batch.swaps)

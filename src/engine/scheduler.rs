@@ -181,6 +181,8 @@ struct Open {
     whole: (Rational, Rational),
     /// Matched by a note already sounding (which keeps playing).
     taken: bool,
+    /// Matched by a MIDI note already sent (which keeps playing).
+    taken_midi: bool,
 }
 
 fn open_events(patch: &Patch, c: Rational, c_next: Rational, budget: Budget) -> Vec<Open> {
@@ -188,7 +190,14 @@ fn open_events(patch: &Patch, c: Rational, c_next: Rational, budget: Budget) -> 
     for track in &patch.tracks {
         for (index, hap) in patch.query_track(track, c, c_next, budget).into_iter().enumerate() {
             if let Some(w) = hap.whole.filter(|w| w.begin < c && w.end > c) {
-                open.push(Open { track: track.name.clone(), index, whole: (w.begin, w.end), hap, taken: false });
+                open.push(Open {
+                    track: track.name.clone(),
+                    index,
+                    whole: (w.begin, w.end),
+                    hap,
+                    taken: false,
+                    taken_midi: false,
+                });
             }
         }
     }
@@ -410,6 +419,7 @@ impl Scheduler {
 
     /// Forgets MIDI notes whose events were cancelled before they were sent.
     pub fn forget_midi(&mut self, cancelled: &[u64]) {
+        let cancelled: std::collections::HashSet<u64> = cancelled.iter().copied().collect();
         self.midi_held.retain(|h| !cancelled.contains(&h.id));
     }
 
@@ -625,6 +635,7 @@ impl Scheduler {
             return;
         }
         self.sounding.retain(|s| s.gate_end > from);
+        self.midi_held.retain(|h| h.off > from);
         let first = batch.voices.len();
         // All tracks together get twice one track's budget per window: past it, the
         // remaining tracks are silent for this window (and say so), never the audio.
@@ -766,9 +777,9 @@ impl Scheduler {
             }
             let same = open
                 .iter_mut()
-                .find(|o| !o.taken && o.track == h.track && o.whole == h.whole && o.hap.value == h.value);
+                .find(|o| !o.taken_midi && o.track == h.track && o.whole == h.whole && o.hap.value == h.value);
             if let Some(entry) = same {
-                entry.taken = true;
+                entry.taken_midi = true;
                 i += 1;
             } else {
                 batch.midi.push(MidiCommand::Cut { id: h.id, at: frame });

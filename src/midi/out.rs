@@ -34,8 +34,8 @@ pub enum ToMidi {
         /// Events numbered below this.
         below: u64,
     },
-    /// Mute or unmute a track id: a muted track sends nothing, and its notes get their
-    /// note-offs at `at`.
+    /// Mute or unmute a track id: a muted track sends no notes (its controls still go),
+    /// and its sounding notes get their note-offs at `at`.
     Mute {
         /// The track id.
         track: usize,
@@ -257,8 +257,11 @@ impl Sender {
             }
             ToMidi::Silence { at, below } => {
                 // Nothing of these events goes out from `at` on but their note-offs.
-                let stops =
-                    |k: &Key, p: &Pending| p.id < below && k.0 >= at && !matches!(p.message, Message::NoteOff { .. });
+                // The clock's own messages (numbered 0) are not the music's: pause drops
+                // its ticks on its own (`DropClock`), and its stop and continue stay.
+                let stops = |k: &Key, p: &Pending| {
+                    p.id != 0 && p.id < below && k.0 >= at && !matches!(p.message, Message::NoteOff { .. })
+                };
                 let dropped: Vec<u64> = self.pending.iter().filter(|(k, p)| stops(k, p)).map(|(_, p)| p.id).collect();
                 self.pending.retain(|k, p| !stops(k, p));
                 for id in dropped {
@@ -276,10 +279,14 @@ impl Sender {
             ToMidi::Mute { track, muted, at } => {
                 if muted {
                     self.muted.insert(track);
+                    // Only notes already sounding: a note still queued is dropped when its
+                    // time comes if the track is still muted, or plays whole if not.
                     let owed: Vec<u64> = self
                         .offs
                         .iter()
-                        .filter(|(_, k)| self.pending.get(k).is_some_and(|p| p.track == track))
+                        .filter(|(id, k)| {
+                            self.sounding.contains(id) && self.pending.get(k).is_some_and(|p| p.track == track)
+                        })
                         .map(|(id, _)| *id)
                         .collect();
                     for id in owed {
@@ -369,7 +376,10 @@ impl Sender {
             }
             return;
         }
-        let Some(i) = self.port(&p.port) else { return };
+        let Some(i) = self.port(&p.port) else {
+            self.unsent(p);
+            return;
+        };
         // A key struck again while an earlier note holds it: the earlier note ends here
         // (as a keyboard would), so every note-on has exactly one note-off.
         if let Message::NoteOn { channel, key, .. } = p.message
@@ -380,6 +390,10 @@ impl Sender {
             && let Some(off) = self.pending.remove(&k)
         {
             self.send_now(&off, None);
+        }
+        if self.opened[i].conn.is_none() {
+            self.unsent(p);
+            return;
         }
         let port = &mut self.opened[i];
         let Some(conn) = port.conn.as_mut() else { return };
@@ -413,6 +427,24 @@ impl Sender {
                 self.status.warn(format!("MIDI port \"{name}\" lost ({e}); reopening when it comes back"));
                 self.publish_ports();
             }
+        }
+    }
+
+    /// A message that could not go out (no such port, or it is lost): a note-on's
+    /// note-off is not owed, and a note-off is done with.
+    fn unsent(&mut self, p: &Pending) {
+        match p.message {
+            Message::NoteOn { .. } if !self.sounding.contains(&p.id) => {
+                if let Some(k) = self.offs.remove(&p.id) {
+                    self.pending.remove(&k);
+                }
+            }
+            Message::NoteOff { .. } => {
+                self.sounding.remove(&p.id);
+                self.offs.remove(&p.id);
+                self.keys.retain(|_, id| *id != p.id);
+            }
+            _ => {}
         }
     }
 
@@ -471,6 +503,14 @@ impl Sender {
             // Sleep until a little before the next message, then wait for it closely.
             let got = if wait > Duration::from_micros(1500) {
                 rx.recv_timeout(wait - Duration::from_millis(1))
+            } else if wait > Duration::from_micros(400) {
+                // Close: sleep (a sleep overshoots by tens of microseconds) to about 200 µs
+                // before it, then yield for the rest.
+                std::thread::sleep(wait - Duration::from_micros(200));
+                rx.try_recv().map_err(|e| match e {
+                    mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                    mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+                })
             } else {
                 std::thread::yield_now();
                 rx.try_recv().map_err(|e| match e {

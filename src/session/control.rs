@@ -43,6 +43,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const SCOPE_SAMPLES: usize = 2048;
 /// Most steps of one track shown per cycle.
 const MAX_STEPS: usize = 256;
+/// Time the step grids of one snapshot may take to query.
+const GRID_TIME: Duration = Duration::from_millis(2);
 /// How much a phase nudge bends the tempo while it moves the beat.
 const NUDGE_BEND: f64 = 0.04;
 /// Longest phase nudge at once, in seconds.
@@ -345,7 +347,7 @@ impl Control {
                 self.command(Command::SetPaused(paused), on_event);
             }
             Command::SetPaused(true) if self.live.paused().is_none() => {
-                self.bend = None;
+                self.end_bend();
                 let cycle = self.live.pause(now);
                 self.forget_onsets();
                 self.steered(on_event, format!("paused at cycle {:.2}", cycle.to_f64()));
@@ -453,7 +455,7 @@ impl Control {
                 self.steered(on_event, format!("{}: playing v{} of {len}{note}", name(&f.path), to + 1));
             }
             Command::Panic => {
-                self.bend = None;
+                self.end_bend();
                 self.live.panic(now);
                 self.forget_onsets();
                 self.steered(on_event, "panic: every voice and effect tail silenced".into());
@@ -470,6 +472,13 @@ impl Control {
                 self.steered(on_event, "reloading every file from disk".into());
             }
             Command::Quit => {}
+        }
+    }
+
+    /// Ends a phase nudge in progress: back to the tempo it bent.
+    fn end_bend(&mut self) {
+        if let Some((_, base)) = self.bend.take() {
+            self.set_cps(base);
         }
     }
 
@@ -589,12 +598,12 @@ impl Control {
         self.status.heard_frame(Instant::now(), self.sample_rate).unwrap_or(0).min(rendered)
     }
 
-    fn steps(&mut self, key: &TrackKey, cycle: i64) -> Vec<Step> {
+    fn steps(&mut self, key: &TrackKey, cycle: i64, deadline: Instant) -> Vec<Step> {
         let swaps = self.files[key.file].swaps;
         if let Some((c, s, steps)) = self.grid.get(key)
-            && *c == cycle
-            && *s == swaps
+            && ((*c == cycle && *s == swaps) || Instant::now() >= deadline)
         {
+            // Up to date, or no time left this snapshot: the grid catches up at the next.
             return steps.clone();
         }
         let mut steps = Vec::new();
@@ -602,9 +611,11 @@ impl Control {
             && let Some(track) = patch.tracks.iter().find(|t| t.name == key.name)
         {
             let (begin, end) = (Rational::int(cycle), Rational::int(cycle + 1));
-            let haps =
-                crate::pattern::budget::catch_quiet(|| patch.query_track(track, begin, end, self.opts.limits.live()))
-                    .unwrap_or_default();
+            let mut budget = self.opts.limits.live();
+            let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_micros(200));
+            budget.time = Some(budget.time.map_or(left, |t| t.min(left)));
+            let haps = crate::pattern::budget::catch_quiet(|| patch.query_track(track, begin, end, budget))
+                .unwrap_or_default();
             for hap in haps.iter().filter(|h| h.has_onset()).take(MAX_STEPS) {
                 if let Some(w) = hap.whole {
                     steps.push(Step { begin: (w.begin - begin).to_f64(), end: (w.end - begin).to_f64() });
@@ -632,6 +643,9 @@ impl Control {
             }
         }
         let mut tracks = Vec::new();
+        // The step grids share a small budget per snapshot: the control thread's real work
+        // is scheduling.
+        let deadline = Instant::now() + GRID_TIME;
         for file in 0..self.files.len() {
             let names: Vec<String> = self.files[file].current.tracks.iter().map(|t| t.name.clone()).collect();
             for track in names {
@@ -639,7 +653,7 @@ impl Control {
                 let id = self.live.scheduler_mut().track_id(file, &key.name);
                 let since_onset =
                     self.lights.get(&id).and_then(|l| l.heard).map(|f| heard.saturating_sub(f) as f64 / sr);
-                let steps = self.steps(&key, cycle.floor() as i64);
+                let steps = self.steps(&key, cycle.floor() as i64, deadline);
                 tracks.push(TrackView {
                     muted: self.mutes.contains(&key),
                     soloed: self.solos.contains(&key),
