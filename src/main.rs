@@ -339,6 +339,10 @@ struct MidiArgs {
     /// may be repeated.
     #[arg(long, value_name = "PORT")]
     midi_in: Vec<String>,
+    /// Follow the MIDI clock coming in on this port (part of its name, or its number):
+    /// its tempo, start, stop, continue and song position.
+    #[arg(long, value_name = "PORT")]
+    clock_in: Option<String>,
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -387,6 +391,7 @@ fn run(cli: Cli) -> Result<()> {
                 offset: midi.midi_offset / 1000.0,
             };
             opts.midi_in = midi.midi_in;
+            opts.clock_in = midi.clock_in;
             opts.output = match output {
                 OutputArg::Device => OutputKind::Device,
                 OutputArg::Null => OutputKind::Null,

@@ -2,6 +2,7 @@
 //! sends them in time through midir ([`out`]), knobs and clock in ([`input`]), and
 //! Standard MIDI Files ([`smf`]).
 
+pub mod clock_in;
 pub mod input;
 pub mod message;
 pub mod out;

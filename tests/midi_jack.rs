@@ -224,3 +224,73 @@ fn the_clock_goes_out_with_start_stop_and_continue_and_follows_the_tempo() {
     assert!((early - 10.0).abs() < 0.8, "1 cps: a tick every {early:.2} ms");
     assert!((late / early - 2.0).abs() < 0.05, "half the tempo, twice the spacing: {early:.2} -> {late:.2} ms");
 }
+
+#[test]
+fn an_external_clock_at_130_bpm_brings_rhaithm_to_130_bpm_in_phase() {
+    use midir::os::unix::VirtualOutput;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    if !jack_running() {
+        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
+    }
+    let mut master = midir::MidiOutput::new("rh-master").unwrap().create_virtual("clock").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let patch = dir.path().join("follow.rhai");
+    // Its own tempo is 120 bpm; the master's wins.
+    std::fs::write(&patch, "setcps(0.5);\nd1(note(\"a5*4\").s(\"sine\").attack(0.001).decay(0.03).sustain(0));\n")
+        .unwrap();
+    let wav = dir.path().join("take.wav");
+    let mut opts = PlayOptions::new(vec![patch]);
+    opts.output = OutputKind::Null;
+    opts.record = Some(wav.clone());
+    opts.device.sample_rate = Some(audio::SR);
+    opts.clock_in = Some("rh-master".into());
+    let session = Session::start(opts).unwrap();
+    assert_eq!(session.snapshot().midi.clock_in.as_deref(), Some("rh-master:clock"));
+    // The master: start, then a tick every 60/130/24 s on absolute deadlines.
+    let ticks = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (ticks, stop) = (ticks.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let period = Duration::from_secs_f64(60.0 / 130.0 / 24.0);
+            master.send(&[0xfa]).unwrap();
+            let start = Instant::now() + Duration::from_millis(5);
+            let mut k = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let due = start + period * k;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                master.send(&[0xf8]).unwrap();
+                ticks.store(k as u64, Ordering::Relaxed);
+                k += 1;
+            }
+            master.send(&[0xfc]).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        })
+    };
+    std::thread::sleep(Duration::from_millis(4000));
+    let snap = session.snapshot();
+    let master_cycle = ticks.load(Ordering::Relaxed) as f64 / 96.0;
+    assert!((snap.transport.bpm() - 130.0).abs() < 0.5, "following at {:.2} bpm", snap.transport.bpm());
+    assert!(
+        (snap.transport.cycle - master_cycle).abs() < 0.03,
+        "in phase: rhaithm at cycle {:.3}, the master at {master_cycle:.3}",
+        snap.transport.cycle
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(session.snapshot().transport.paused, "the master's stop stops rhaithm");
+    session.finish().unwrap();
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let out: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    let found = audio::onsets(&audio::channel(&out, 0), 0.05, 0.05);
+    let late: Vec<f64> = found.iter().copied().filter(|&t| t > 2.5 && t < 5.3).collect();
+    assert!(late.len() >= 5, "{found:?}");
+    for w in late.windows(2) {
+        assert!((w[1] - w[0] - 60.0 / 130.0).abs() < 0.004, "a beat every 0.4615 s: {late:?}");
+    }
+}

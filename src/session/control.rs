@@ -278,7 +278,16 @@ struct Control {
     /// Recent peaks and clips, so that a front end reading less often than snapshots are
     /// published misses no transient.
     recent: VecDeque<(Instant, [f32; 2], bool)>,
+    /// The external clock followed, and its tempo once known.
+    clock_in: Option<crate::midi::clock_in::ClockIn>,
+    follow_cps: Option<f64>,
 }
+
+/// Past this phase error (in cycles) the follower jumps to the master's position;
+/// below it, it bends the tempo to close the gap within a beat.
+const FOLLOW_JUMP: f64 = 0.05;
+/// Largest tempo bend the follower uses to catch up.
+const FOLLOW_BEND: f64 = 0.03;
 
 /// How long a peak or a clip stays in the snapshots.
 const PEAK_HOLD: Duration = Duration::from_millis(60);
@@ -472,6 +481,59 @@ impl Control {
                 self.steered(on_event, "reloading every file from disk".into());
             }
             Command::Quit => {}
+        }
+    }
+
+    /// Follows the external clock: start, stop, and where it is (see `midi::clock_in`).
+    fn follow(&mut self, f: crate::midi::clock_in::Follow, on_event: &mut impl FnMut(&Event)) {
+        use crate::midi::clock_in::Follow;
+        let now = self.now();
+        match f {
+            Follow::Run { cycle } => {
+                self.end_bend();
+                if self.live.paused().is_none() {
+                    self.live.pause(now);
+                }
+                let c = Rational::from_f64(cycle.max(0.0)).unwrap_or(Rational::ZERO);
+                self.live.steer(now, |clock: &mut Clock, at| clock.reanchor(at, c));
+                self.live.resume(now);
+                self.forget_onsets();
+                self.steered(on_event, format!("external clock: playing from cycle {cycle:.2}"));
+            }
+            Follow::Stop => {
+                if self.live.paused().is_none() {
+                    let cycle = self.live.pause(now);
+                    self.forget_onsets();
+                    self.steered(on_event, format!("external clock: stopped at cycle {:.2}", cycle.to_f64()));
+                }
+            }
+            Follow::Position { at, cycle, cps } => {
+                let Some(cps) = cps.filter(|c| c.is_finite() && *c >= MIN_CPS && *c <= MAX_CPS) else { return };
+                if self.live.paused().is_some() {
+                    return;
+                }
+                self.bend = None;
+                self.follow_cps = Some(cps);
+                let Some(heard) = self.status.heard_frame(at, self.sample_rate) else { return };
+                let clock = *self.live.scheduler().clock();
+                let error = cycle - clock.cycle_at(heard).to_f64();
+                let sr = self.sample_rate as f64;
+                if error.abs() > FOLLOW_JUMP {
+                    // Far off (a start, a jump): take the master's position at once.
+                    self.live.steer(now, |clock: &mut Clock, f| {
+                        let there = cycle + (f as f64 - heard as f64) / sr * cps;
+                        clock.set_cps(f, cps);
+                        clock.reanchor(f, Rational::from_f64(there.max(0.0)).unwrap_or(Rational::ZERO));
+                    });
+                    self.forget_onsets();
+                } else {
+                    // Close: bend the tempo so the gap closes over the next beat.
+                    let bent = cps * (1.0 + (error * 4.0).clamp(-FOLLOW_BEND, FOLLOW_BEND));
+                    if (bent - clock.cps()).abs() > 1e-6 * cps {
+                        self.live.steer(now, |clock: &mut Clock, f| clock.set_cps(f, bent));
+                    }
+                }
+            }
         }
     }
 
@@ -711,7 +773,7 @@ impl Control {
         Snapshot {
             generation: self.generation,
             transport: Transport {
-                cps: self.bend.map_or_else(|| clock.cps(), |b| b.1),
+                cps: self.follow_cps.or(self.bend.map(|b| b.1)).unwrap_or_else(|| clock.cps()),
                 cycle,
                 paused: self.live.paused().is_some(),
                 quantize: self.opts.quantize,
@@ -727,6 +789,7 @@ impl Control {
                 outputs: self.midi.status.ports.lock().map(|p| p.clone()).unwrap_or_default(),
                 inputs: self.midi_in.names.clone(),
                 clock_out: self.opts.midi.clock_ports.clone(),
+                clock_in: self.clock_in.as_ref().map(|c| c.name.clone()),
                 sent: self.midi.status.sent.load(Ordering::Relaxed),
                 late: self.midi.status.late.load(Ordering::Relaxed),
             },
@@ -863,6 +926,14 @@ pub(super) fn run(
     for p in problems {
         on_event(&Event::Warning(p));
     }
+    let clock_in = match opts.clock_in.as_deref().map(crate::midi::clock_in::open) {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            on_event(&Event::Warning(format!("{e}; playing on rhaithm's own clock")));
+            None
+        }
+        None => None,
+    };
     // The first window is queued before the output starts pulling.
     live.tick(0);
     let mut output =
@@ -901,6 +972,8 @@ pub(super) fn run(
         midi,
         midi_in,
         recent: VecDeque::new(),
+        clock_in,
+        follow_cps: None,
     };
     ctl.apply_mutes();
     // A front end finds a snapshot from the moment the session has started.
@@ -970,7 +1043,16 @@ pub(super) fn run(
         ctl.live.set_lookahead(buffer + lookahead_extra, buffer + react);
         let now = stats.frames.load(Ordering::Relaxed);
         position.store(ctl.live.scheduler().clock().cycle_at(now).to_f64().to_bits(), Ordering::Relaxed);
-        // Commands first, so that a pause or a tempo change is not scheduled past.
+        // The external clock first, then commands, so that a pause or a tempo change is
+        // not scheduled past.
+        let follows: Vec<_> = ctl.clock_in.as_ref().map(|c| c.rx.try_iter().collect()).unwrap_or_default();
+        for f in follows {
+            let ctl = &mut ctl;
+            let on_event = &mut on_event;
+            if let Err(why) = crate::pattern::budget::catch_quiet(|| ctl.follow(f, on_event)) {
+                on_event(&Event::Warning(format!("{why} (while following the clock; playing on)")));
+            }
+        }
         while let Ok(c) = commands.try_recv() {
             let ctl = &mut ctl;
             let on_event = &mut on_event;

@@ -70,6 +70,8 @@ pub struct PlayOptions {
     pub midi: crate::midi::MidiOptions,
     /// MIDI inputs whose knobs scripts read with `cc()`.
     pub midi_in: Vec<String>,
+    /// Follow the MIDI clock of this input (tempo, start, stop, position).
+    pub clock_in: Option<String>,
 }
 
 impl PlayOptions {
@@ -90,6 +92,7 @@ impl PlayOptions {
             history: None,
             midi: crate::midi::MidiOptions::default(),
             midi_in: Vec::new(),
+            clock_in: None,
         }
     }
 }

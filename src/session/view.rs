@@ -208,6 +208,8 @@ pub struct MidiView {
     pub inputs: Vec<String>,
     /// Ports the MIDI clock goes to (as asked for).
     pub clock_out: Vec<String>,
+    /// The input whose clock rhaithm follows, if any.
+    pub clock_in: Option<String>,
     /// Messages sent.
     pub sent: u64,
     /// Messages sent more than a millisecond late.

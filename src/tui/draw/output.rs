@@ -170,7 +170,8 @@ fn health_lines(h: &Health, midi: &MidiView, area: Rect, buf: &mut Buffer) {
             Span::styled(" · ", dim()),
             Span::raw(format!("{} frames", h.buffer)),
         ]);
-        if !midi.outputs.is_empty() || !midi.inputs.is_empty() || !midi.clock_out.is_empty() {
+        if !midi.outputs.is_empty() || !midi.inputs.is_empty() || !midi.clock_out.is_empty() || midi.clock_in.is_some()
+        {
             // MIDI matters more on stage than the device's name.
             line.push_span(Span::styled(" · MIDI", dim()));
             if !midi.outputs.is_empty() {
@@ -181,6 +182,9 @@ fn health_lines(h: &Health, midi: &MidiView, area: Rect, buf: &mut Buffer) {
             }
             if !midi.inputs.is_empty() {
                 line.push_span(Span::raw(format!(" ← {}", midi.inputs.join(", "))));
+            }
+            if let Some(master) = &midi.clock_in {
+                line.push_span(Span::styled(format!(" following {master}"), Style::default().fg(Color::Cyan)));
             }
             line.push_span(Span::styled(format!(" {} sent", midi.sent), dim()));
         } else if !h.device.is_empty() {
