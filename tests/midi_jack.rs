@@ -11,8 +11,31 @@ use std::time::{Duration, Instant};
 
 use rhaithm::session::{Command, OutputKind, PlayOptions, Session, TrackKey};
 
-fn jack_running() -> bool {
-    midir::MidiInput::new("rh-probe").is_ok()
+fn need_jack() {
+    assert!(
+        midir::MidiInput::new("rh-probe").is_ok(),
+        "the jack feature's tests need a running JACK server (see .ci/run)"
+    );
+}
+
+/// A session's options on the null output, recording to `take.wav` in `dir`, playing
+/// `src` from `name`.
+fn recording(dir: &std::path::Path, name: &str, src: &str) -> (PlayOptions, std::path::PathBuf) {
+    let patch = dir.join(name);
+    std::fs::write(&patch, src).unwrap();
+    let wav = dir.join("take.wav");
+    let mut opts = PlayOptions::new(vec![patch]);
+    opts.output = OutputKind::Null;
+    opts.record = Some(wav.clone());
+    opts.device.sample_rate = Some(audio::SR);
+    (opts, wav)
+}
+
+/// The left channel of a recording.
+fn left(wav: &std::path::Path) -> Vec<f32> {
+    let mut reader = hound::WavReader::open(wav).unwrap();
+    let out: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
+    audio::channel(&out, 0)
 }
 
 /// The name of the MIDI source port (an output of some client) ending with `suffix`.
@@ -94,9 +117,7 @@ fn session(dir: &std::path::Path, src: &str, port: &str) -> (Session, std::path:
 
 #[test]
 fn notes_reach_a_jack_client_in_time_and_every_note_on_finds_its_note_off() {
-    if !jack_running() {
-        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
-    }
+    need_jack();
     let dir = tempfile::tempdir().unwrap();
     // Four notes a cycle on channel 2 at velocity 0.5, and a long held note on channel 1.
     let v1 = r#"setcps(1);
@@ -149,22 +170,14 @@ d2(note("<c3 d3>").legato(4).midi());
 #[test]
 fn a_knob_sent_into_midi_in_changes_the_filter() {
     use midir::os::unix::VirtualOutput;
-    if !jack_running() {
-        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
-    }
+    need_jack();
     let knob = midir::MidiOutput::new("rh-knob").unwrap().create_virtual("knob").unwrap();
     let mut knob = knob;
     let send = |k: &mut midir::MidiOutputConnection, v: u8| k.send(&[0xb0, 74, v]).unwrap();
     send(&mut knob, 0);
     let dir = tempfile::tempdir().unwrap();
-    let patch = dir.path().join("knob.rhai");
-    std::fs::write(&patch, "setcps(1);\nd1(note(\"c3\").s(\"saw\").legato(1).lpf(cc(74).range(150, 6000)));\n")
-        .unwrap();
-    let wav = dir.path().join("take.wav");
-    let mut opts = PlayOptions::new(vec![patch]);
-    opts.output = OutputKind::Null;
-    opts.record = Some(wav.clone());
-    opts.device.sample_rate = Some(audio::SR);
+    let src = "setcps(1);\nd1(note(\"c3\").s(\"saw\").legato(1).lpf(cc(74).range(150, 6000)));\n";
+    let (mut opts, wav) = recording(dir.path(), "knob.rhai", src);
     opts.midi_in = vec!["rh-knob".into()];
     let session = Session::start(opts).unwrap();
     assert!(!session.snapshot().midi.inputs.is_empty(), "the input opened: {:?}", session.snapshot().midi);
@@ -172,9 +185,7 @@ fn a_knob_sent_into_midi_in_changes_the_filter() {
     send(&mut knob, 127);
     std::thread::sleep(Duration::from_millis(1500));
     session.finish().unwrap();
-    let mut reader = hound::WavReader::open(&wav).unwrap();
-    let out: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
-    let left = audio::channel(&out, 0);
+    let left = left(&wav);
     let s = |a: f64, b: f64| &left[audio::secs(a)..audio::secs(b)];
     let (dark, bright) = (audio::centroid(s(0.5, 1.4)), audio::centroid(s(2.1, 2.9)));
     assert!(bright > dark * 2.0, "turning the knob opened the filter: {dark:.0} Hz -> {bright:.0} Hz");
@@ -182,9 +193,7 @@ fn a_knob_sent_into_midi_in_changes_the_filter() {
 
 #[test]
 fn the_clock_goes_out_with_start_stop_and_continue_and_follows_the_tempo() {
-    if !jack_running() {
-        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
-    }
+    need_jack();
     let dir = tempfile::tempdir().unwrap();
     let patch = dir.path().join("clock.rhai");
     std::fs::write(&patch, "setcps(1);\nd1(note(\"c4*4\").midi());\n").unwrap();
@@ -230,20 +239,12 @@ fn an_external_clock_at_130_bpm_brings_rhaithm_to_130_bpm_in_phase() {
     use midir::os::unix::VirtualOutput;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    if !jack_running() {
-        panic!("the jack feature's tests need a running JACK server (see .ci/run)");
-    }
+    need_jack();
     let mut master = midir::MidiOutput::new("rh-master").unwrap().create_virtual("clock").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let patch = dir.path().join("follow.rhai");
     // Its own tempo is 120 bpm; the master's wins.
-    std::fs::write(&patch, "setcps(0.5);\nd1(note(\"a5*4\").s(\"sine\").attack(0.001).decay(0.03).sustain(0));\n")
-        .unwrap();
-    let wav = dir.path().join("take.wav");
-    let mut opts = PlayOptions::new(vec![patch]);
-    opts.output = OutputKind::Null;
-    opts.record = Some(wav.clone());
-    opts.device.sample_rate = Some(audio::SR);
+    let src = "setcps(0.5);\nd1(note(\"a5*4\").s(\"sine\").attack(0.001).decay(0.03).sustain(0));\n";
+    let (mut opts, wav) = recording(dir.path(), "follow.rhai", src);
     opts.clock_in = Some("rh-master".into());
     let session = Session::start(opts).unwrap();
     assert_eq!(session.snapshot().midi.clock_in.as_deref(), Some("rh-master:clock"));
@@ -285,9 +286,7 @@ fn an_external_clock_at_130_bpm_brings_rhaithm_to_130_bpm_in_phase() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(session.snapshot().transport.paused, "the master's stop stops rhaithm");
     session.finish().unwrap();
-    let mut reader = hound::WavReader::open(&wav).unwrap();
-    let out: Vec<f32> = reader.samples::<f32>().map(Result::unwrap).collect();
-    let found = audio::onsets(&audio::channel(&out, 0), 0.05, 0.05);
+    let found = audio::onsets(&left(&wav), 0.05, 0.05);
     let late: Vec<f64> = found.iter().copied().filter(|&t| t > 2.5 && t < 5.3).collect();
     assert!(late.len() >= 5, "{found:?}");
     for w in late.windows(2) {

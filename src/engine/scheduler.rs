@@ -604,7 +604,10 @@ impl Scheduler {
         }
         if let Some((key, velocity)) = routed.note {
             let end = whole.0 + (whole.1 - whole.0) * Rational::from_f64(routed.clip).unwrap_or(Rational::ONE);
-            let off = self.clock.frame_at(end).max(start + 1);
+            // As long as the event says, but no longer than any note may last (a huge
+            // `clip` must not hold a key for hours).
+            let longest = (self.voice_limits.max_note * self.clock.sample_rate() as f64) as u64;
+            let off = self.clock.frame_at(end).clamp(start + 1, start + longest.max(1));
             send(Message::NoteOn { channel: routed.channel, key, velocity }, Some(off));
             self.midi_held.push(MidiHeld { id, layer, track: track.to_string(), whole, value: hap.value.clone(), off });
         }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use midir::{MidiInput, MidiInputConnection};
+use midir::MidiInputConnection;
 
 use super::message::Message;
 
@@ -125,31 +125,13 @@ pub struct ClockIn {
 
 /// Opens the input a pattern names (see [`super::out::pick`]) and follows its clock.
 pub fn open(pattern: &str) -> Result<ClockIn, String> {
-    let known = super::out::list_inputs()?;
-    let name = super::out::pick(&known, pattern).ok_or_else(|| {
-        let list = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-        format!("no MIDI input matches \"{pattern}\" for --clock-in (inputs: {list})")
-    })?;
-    let input = MidiInput::new("rhaithm-clock").map_err(|e| e.to_string())?;
-    let port = input
-        .ports()
-        .into_iter()
-        .find(|p| input.port_name(p).is_ok_and(|n| n == name))
-        .ok_or_else(|| format!("MIDI input \"{name}\" went away"))?;
     let (tx, rx) = mpsc::channel();
     let counter = Counter { tx, ticks: 0, running: false, recent: VecDeque::with_capacity(WINDOW + 1), armed: false };
-    let connection = input
-        .connect(
-            &port,
-            "clock",
-            |_, bytes, counter: &mut Counter| {
-                if let Some(m) = Message::parse(bytes) {
-                    counter.message(m, Instant::now());
-                }
-            },
-            counter,
-        )
-        .map_err(|e| e.to_string())?;
+    let (connection, name) = super::input::connect(pattern, "clock-in", counter, |bytes, counter: &mut Counter| {
+        if let Some(m) = Message::parse(bytes) {
+            counter.message(m, Instant::now());
+        }
+    })?;
     Ok(ClockIn { _connection: connection, name, rx })
 }
 

@@ -52,6 +52,32 @@ pub struct Inputs {
     pub names: Vec<String>,
 }
 
+/// Connects to the input a pattern names (see [`super::out::pick`]); `what` names the
+/// connection (and the purpose, in messages). Returns it with the port's name.
+pub fn connect<T: Send + 'static>(
+    pattern: &str,
+    what: &str,
+    data: T,
+    mut on_message: impl FnMut(&[u8], &mut T) + Send + 'static,
+) -> Result<(MidiInputConnection<T>, String), String> {
+    // alsa-lib prints its own complaints (no sequencer...) over the UI otherwise.
+    crate::audio::device::quiet_alsa();
+    let known = super::out::list_inputs()?;
+    let name = super::out::pick(&known, pattern).ok_or_else(|| {
+        let list = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+        format!("no MIDI input matches \"{pattern}\" for --{what} (inputs: {list})")
+    })?;
+    let input = MidiInput::new(&format!("rhaithm-{what}")).map_err(|e| e.to_string())?;
+    let port = input
+        .ports()
+        .into_iter()
+        .find(|p| input.port_name(p).is_ok_and(|n| n == name))
+        .ok_or_else(|| format!("MIDI input \"{name}\" went away"))?;
+    let conn =
+        input.connect(&port, what, move |_, bytes, data| on_message(bytes, data), data).map_err(|e| e.to_string())?;
+    Ok((conn, name))
+}
+
 /// Opens the inputs that match each pattern (see [`super::out::pick`]); control changes
 /// go into the table. Returns the inputs and a warning per pattern that opened nothing.
 pub fn open(patterns: &[String]) -> (Inputs, Vec<String>) {
@@ -59,34 +85,11 @@ pub fn open(patterns: &[String]) -> (Inputs, Vec<String>) {
     let mut names = Vec::new();
     let mut warnings = Vec::new();
     for pattern in patterns {
-        let opened = (|| -> Result<(MidiInputConnection<()>, String), String> {
-            let known = super::out::list_inputs()?;
-            let name = super::out::pick(&known, pattern).ok_or_else(|| {
-                format!(
-                    "no MIDI input matches \"{pattern}\" (inputs: {})",
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
-                )
-            })?;
-            let input = MidiInput::new("rhaithm-in").map_err(|e| e.to_string())?;
-            let port = input
-                .ports()
-                .into_iter()
-                .find(|p| input.port_name(p).is_ok_and(|n| n == name))
-                .ok_or_else(|| format!("MIDI input \"{name}\" went away"))?;
-            let conn = input
-                .connect(
-                    &port,
-                    "in",
-                    |_, bytes, _| {
-                        if let Some(Message::Control { channel, controller, value }) = Message::parse(bytes) {
-                            set(channel, controller, value);
-                        }
-                    },
-                    (),
-                )
-                .map_err(|e| e.to_string())?;
-            Ok((conn, name))
-        })();
+        let opened = connect(pattern, "midi-in", (), |bytes, _| {
+            if let Some(Message::Control { channel, controller, value }) = Message::parse(bytes) {
+                set(channel, controller, value);
+            }
+        });
         match opened {
             Ok((conn, name)) => {
                 connections.push(conn);

@@ -554,6 +554,8 @@ impl Sender {
 }
 
 fn open_virtual(name: &str) -> Result<MidiOutputConnection, String> {
+    // alsa-lib prints its own complaints (no sequencer...) over the UI otherwise.
+    crate::audio::device::quiet_alsa();
     #[cfg(unix)]
     {
         use midir::os::unix::VirtualOutput;
@@ -568,6 +570,8 @@ fn open_virtual(name: &str) -> Result<MidiOutputConnection, String> {
 }
 
 fn connect(name: &str) -> Result<MidiOutputConnection, String> {
+    // alsa-lib prints its own complaints (no sequencer...) over the UI otherwise.
+    crate::audio::device::quiet_alsa();
     let out = MidiOutput::new(CLIENT).map_err(|e| e.to_string())?;
     let port = out.ports().into_iter().find(|p| out.port_name(p).is_ok_and(|n| n == name));
     let port = port.ok_or_else(|| "it went away".to_string())?;
@@ -576,12 +580,16 @@ fn connect(name: &str) -> Result<MidiOutputConnection, String> {
 
 /// The MIDI output ports' names.
 pub fn list_outputs() -> Result<Vec<String>, String> {
+    // alsa-lib prints its own complaints (no sequencer...) over the UI otherwise.
+    crate::audio::device::quiet_alsa();
     let out = MidiOutput::new(CLIENT).map_err(|e| e.to_string())?;
     Ok(out.ports().iter().filter_map(|p| out.port_name(p).ok()).collect())
 }
 
 /// The MIDI input ports' names.
 pub fn list_inputs() -> Result<Vec<String>, String> {
+    // alsa-lib prints its own complaints (no sequencer...) over the UI otherwise.
+    crate::audio::device::quiet_alsa();
     let input = midir::MidiInput::new(CLIENT).map_err(|e| e.to_string())?;
     Ok(input.ports().iter().filter_map(|p| input.port_name(p).ok()).collect())
 }

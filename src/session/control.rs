@@ -367,36 +367,12 @@ impl Control {
                 self.steered(on_event, format!("playing from cycle {cycle:.2}"));
             }
             Command::SetPaused(_) => {}
-            Command::SetMute(key, on) => {
-                if !self.known(&key) {
-                    return;
-                }
-                let label = self.track_label(&key);
-                if on {
-                    self.mutes.insert(key)
-                } else {
-                    self.mutes.remove(&key)
-                };
-                self.apply_mutes();
-                self.steered(on_event, format!("{} {label}", if on { "muted" } else { "unmuted" }));
-            }
+            Command::SetMute(key, on) => self.mark(key, on, false, on_event),
             Command::ToggleMute(key) => {
                 let on = !self.mutes.contains(&key);
                 self.command(Command::SetMute(key, on), on_event);
             }
-            Command::SetSolo(key, on) => {
-                if !self.known(&key) {
-                    return;
-                }
-                let label = self.track_label(&key);
-                if on {
-                    self.solos.insert(key)
-                } else {
-                    self.solos.remove(&key)
-                };
-                self.apply_mutes();
-                self.steered(on_event, format!("{} {label}", if on { "soloed" } else { "unsoloed" }));
-            }
+            Command::SetSolo(key, on) => self.mark(key, on, true, on_event),
             Command::ToggleSolo(key) => {
                 let on = !self.solos.contains(&key);
                 self.command(Command::SetSolo(key, on), on_event);
@@ -535,6 +511,22 @@ impl Control {
                 }
             }
         }
+    }
+
+    /// Mutes (or solos) a track of a file playing, or undoes it.
+    fn mark(&mut self, key: TrackKey, on: bool, solo: bool, on_event: &mut impl FnMut(&Event)) {
+        if !self.known(&key) {
+            return;
+        }
+        let label = self.track_label(&key);
+        let (set, word) = if solo { (&mut self.solos, "soloed") } else { (&mut self.mutes, "muted") };
+        if on {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+        self.apply_mutes();
+        self.steered(on_event, format!("{}{word} {label}", if on { "" } else { "un" }));
     }
 
     /// Ends a phase nudge in progress: back to the tempo it bent.
